@@ -1,0 +1,126 @@
+import { ShapeError } from '../errors';
+
+// Small helpers to make and read storage buffers. Used by tests, benchmarks
+// and the scheduler's setup; nothing here runs in the training loop.
+
+export const STORAGE =
+  GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+/** A storage buffer of at least `bytes` (rounded to 4, never 0). */
+export function createStorage(device: GPUDevice, bytes: number, label: string): GPUBuffer {
+  return device.createBuffer({
+    label,
+    size: Math.max(16, Math.ceil(bytes / 16) * 16),
+    usage: STORAGE,
+  });
+}
+
+export function uploadStorage(
+  device: GPUDevice,
+  data: Float32Array | Uint32Array | Int32Array | Uint8Array,
+  label: string,
+): GPUBuffer {
+  const buffer = createStorage(device, data.byteLength, label);
+  const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+  // writeBuffer needs a multiple of 4 bytes; pad the tail of byte arrays.
+  const padded = bytes.byteLength % 4 === 0 ? bytes : (() => {
+    const p = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+    p.set(bytes);
+    return p;
+  })();
+  device.queue.writeBuffer(buffer, 0, padded);
+  return buffer;
+}
+
+/** Copies a buffer's first `bytes` back to the host (waits for the GPU). */
+export async function readBuffer(
+  device: GPUDevice,
+  buffer: GPUBuffer,
+  bytes = buffer.size,
+): Promise<ArrayBuffer> {
+  const size = Math.ceil(bytes / 4) * 4;
+  const staging = device.createBuffer({
+    label: `${buffer.label} readback`,
+    size,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
+  const enc = device.createCommandEncoder({ label: 'readback' });
+  enc.copyBufferToBuffer(buffer, 0, staging, 0, size);
+  device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const copy = staging.getMappedRange().slice(0, bytes);
+  staging.unmap();
+  staging.destroy();
+  return copy;
+}
+
+export async function readF32(device: GPUDevice, buffer: GPUBuffer, length: number) {
+  return new Float32Array(await readBuffer(device, buffer, length * 4));
+}
+
+export async function readU32(device: GPUDevice, buffer: GPUBuffer, length: number) {
+  return new Uint32Array(await readBuffer(device, buffer, length * 4));
+}
+
+/**
+ * A whole buffer, or a slice of one. Parameters, gradients and Adam moments
+ * live in one buffer each, every tensor a 256-byte-aligned slice, so one Adam
+ * dispatch updates them all.
+ */
+export interface BufferSlice {
+  buffer: GPUBuffer;
+  offset: number;
+  size: number;
+}
+export type BufferRef = GPUBuffer | BufferSlice;
+
+export function isSlice(ref: BufferRef): ref is BufferSlice {
+  return (ref as BufferSlice).buffer !== undefined && (ref as BufferSlice).offset !== undefined;
+}
+
+/** Bytes visible through the reference. */
+export function sizeOf(ref: BufferRef): number {
+  return isSlice(ref) ? ref.size : ref.size;
+}
+
+export function bufferOf(ref: BufferRef): GPUBuffer {
+  return isSlice(ref) ? ref.buffer : ref;
+}
+
+export function asBinding(ref: BufferRef): GPUBufferBinding {
+  return isSlice(ref) ? { buffer: ref.buffer, offset: ref.offset, size: ref.size } : { buffer: ref };
+}
+
+/** Checks that a buffer (or slice) can hold `elements` of `bytesPer` bytes. */
+export function fits(ref: BufferRef, elements: number, bytesPer = 4): boolean {
+  return sizeOf(ref) >= elements * bytesPer;
+}
+
+/**
+ * Throws a ShapeError naming the kernel and binding when `ref` is smaller than
+ * `elements` values of `bytesPer` bytes. Wrappers call it before dispatching.
+ */
+export function requireFits(
+  where: string,
+  name: string,
+  ref: BufferRef,
+  elements: number,
+  bytesPer = 4,
+): void {
+  if (!fits(ref, elements, bytesPer)) {
+    throw new ShapeError(
+      where,
+      name,
+      `buffer of ${sizeOf(ref)} bytes is smaller than the ${elements} x ${bytesPer} bytes needed`,
+    );
+  }
+}
+
+/** Throws a ShapeError unless every named dimension is a positive integer. */
+export function requirePositive(where: string, dims: Record<string, number>): void {
+  for (const [name, v] of Object.entries(dims)) {
+    if (!Number.isInteger(v) || v < 1) {
+      throw new ShapeError(where, name, `must be a positive integer, got ${v}`);
+    }
+  }
+}

@@ -1,0 +1,109 @@
+import { AdapterLimitError, DeviceLostError, WebGpuUnavailableError } from '../errors';
+
+/**
+ * The smallest limits the engine's kernels are written for. Tiles use up to
+ * 16 KiB of workgroup memory and 256 invocations; the training plan binds at
+ * most 8 storage buffers in one kernel.
+ */
+export const ENGINE_MIN_LIMITS = {
+  maxComputeWorkgroupStorageSize: 16384,
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxComputeWorkgroupSizeX: 256,
+  maxStorageBuffersPerShaderStage: 8,
+  maxStorageBufferBindingSize: 64 * 1024 * 1024,
+} as const;
+
+/** Limits asked for at the adapter's maximum: bigger batches fit, nothing is lost. */
+const LIMITS_AT_ADAPTER_MAX = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+] as const;
+
+export interface AcquireOptions {
+  /** The GPU object to use: navigator.gpu in a browser, Dawn's in Node. */
+  gpu?: GPU;
+  powerPreference?: GPUPowerPreference;
+  label?: string;
+}
+
+export interface AcquiredDevice {
+  adapter: GPUAdapter;
+  device: GPUDevice;
+  /** A short description of the adapter, for logs and benchmark tables. */
+  adapterName: string;
+  hasTimestamps: boolean;
+}
+
+/** Throws AdapterLimitError when `limits` is below what the engine needs. */
+export function checkLimits(limits: GPUSupportedLimits, where: string): void {
+  for (const [name, min] of Object.entries(ENGINE_MIN_LIMITS)) {
+    const have = limits[name as keyof GPUSupportedLimits] as number;
+    if (have < min) throw new AdapterLimitError(name, min, have, where);
+  }
+}
+
+export function describeAdapter(adapter: GPUAdapter): string {
+  const info = adapter.info;
+  const parts = [info?.vendor, info?.architecture, info?.device, info?.description]
+    .filter((s) => s && s.length > 0);
+  return parts.length > 0 ? [...new Set(parts)].join(' / ') : 'unknown adapter';
+}
+
+/**
+ * Requests an adapter and a device with the adapter's own limits (not the
+ * spec defaults) and timestamp queries where offered. This is a helper: the
+ * engine's entry points all take a GPUDevice, so a project with its own device
+ * never needs it.
+ */
+export async function acquireDevice(
+  options: AcquireOptions = {},
+): Promise<AcquiredDevice> {
+  const gpu =
+    options.gpu ??
+    (typeof navigator !== 'undefined' ? (navigator as Navigator).gpu : undefined);
+  if (!gpu) {
+    throw new WebGpuUnavailableError(
+      'WebGPU is not available here (navigator.gpu is undefined). Use a ' +
+        'browser with WebGPU (Chrome 113+) on a secure origin, or pass the ' +
+        "GPU object from the 'webgpu' package in Node.",
+    );
+  }
+  const adapter = await gpu.requestAdapter({
+    powerPreference: options.powerPreference ?? 'high-performance',
+  });
+  if (!adapter) {
+    throw new WebGpuUnavailableError(
+      'WebGPU is present but returned no adapter: the GPU may be blocklisted ' +
+        'or its driver missing.',
+    );
+  }
+  const adapterName = describeAdapter(adapter);
+  checkLimits(adapter.limits, `adapter ${adapterName}`);
+  const requiredLimits: Record<string, number> = {};
+  for (const name of LIMITS_AT_ADAPTER_MAX) {
+    requiredLimits[name] = adapter.limits[name];
+  }
+  const hasTimestamps = adapter.features.has('timestamp-query');
+  const device = await adapter.requestDevice({
+    label: options.label ?? 'wgsl-nn',
+    requiredLimits,
+    requiredFeatures: hasTimestamps ? ['timestamp-query'] : [],
+  });
+  return { adapter, device, adapterName, hasTimestamps };
+}
+
+/**
+ * Resolves (never rejects) when the device is lost, with a typed error to
+ * show or rethrow. Destroying the device on purpose reports reason 'destroyed'.
+ */
+export function whenLost(device: GPUDevice): Promise<DeviceLostError> {
+  return device.lost.then(
+    (info) => new DeviceLostError(info.reason ?? 'unknown', info.message || 'no detail'),
+  );
+}
