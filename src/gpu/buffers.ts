@@ -3,15 +3,17 @@ import { ShapeError } from '../errors';
 // Small helpers to make and read storage buffers. Used by tests, benchmarks
 // and the scheduler's setup; nothing here runs in the training loop.
 
-export const STORAGE =
-  GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+/** Usage of every tensor buffer (a function: GPUBufferUsage may be installed late in Node). */
+export function storageUsage(): number {
+  return GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+}
 
 /** A storage buffer of at least `bytes` (rounded to 4, never 0). */
 export function createStorage(device: GPUDevice, bytes: number, label: string): GPUBuffer {
   return device.createBuffer({
     label,
     size: Math.max(16, Math.ceil(bytes / 16) * 16),
-    usage: STORAGE,
+    usage: storageUsage(),
   });
 }
 
