@@ -1,0 +1,92 @@
+// Parameters, gradients and both Adam moments each live in ONE buffer; every
+// tensor is a slice aligned to the device's storage offset alignment. One Adam
+// dispatch then updates the whole model, and a checkpoint is four copies.
+
+import { createStorage, type BufferSlice } from '../gpu/buffers';
+import type { ParamInfo } from './model';
+import { Rng } from '../util/rng';
+
+export interface ParamSlot {
+  info: ParamInfo;
+  /** Offset in floats into each of the four buffers. */
+  offset: number;
+}
+
+export class ParamStore {
+  readonly slots = new Map<string, ParamSlot>();
+  readonly totalFloats: number;
+  readonly params: GPUBuffer;
+  readonly grads: GPUBuffer;
+  readonly m: GPUBuffer;
+  readonly v: GPUBuffer;
+
+  constructor(
+    readonly device: GPUDevice,
+    infos: ParamInfo[],
+  ) {
+    const alignFloats = Math.max(1, device.limits.minStorageBufferOffsetAlignment / 4);
+    let offset = 0;
+    for (const info of infos) {
+      this.slots.set(info.name, { info, offset });
+      offset += Math.ceil(info.size / alignFloats) * alignFloats;
+    }
+    this.totalFloats = Math.max(offset, 4);
+    const bytes = this.totalFloats * 4;
+    this.params = createStorage(device, bytes, 'params');
+    this.grads = createStorage(device, bytes, 'grads');
+    this.m = createStorage(device, bytes, 'adam m');
+    this.v = createStorage(device, bytes, 'adam v');
+  }
+
+  slot(name: string): ParamSlot {
+    const s = this.slots.get(name);
+    if (!s) throw new Error(`no parameter named ${name}`);
+    return s;
+  }
+
+  /** The slice of one of the four buffers that holds the named tensor. */
+  slice(buffer: GPUBuffer, name: string): BufferSlice {
+    const s = this.slot(name);
+    return { buffer, offset: s.offset * 4, size: s.info.size * 4 };
+  }
+
+  /** Glorot-uniform kernels and zero biases, as Keras; zero Adam moments. */
+  initialize(seed: number): void {
+    const rng = new Rng(seed);
+    const host = new Float32Array(this.totalFloats);
+    for (const { info, offset } of this.slots.values()) {
+      if (info.init === 'glorot_uniform') {
+        const limit = Math.sqrt(6 / (info.fanIn + info.fanOut));
+        for (let i = 0; i < info.size; i++) host[offset + i] = rng.uniform(-limit, limit);
+      }
+    }
+    this.writeAll({ params: host, m: new Float32Array(this.totalFloats), v: new Float32Array(this.totalFloats) });
+  }
+
+  writeAll(state: { params: Float32Array; m: Float32Array; v: Float32Array }): void {
+    this.device.queue.writeBuffer(this.params, 0, state.params);
+    this.device.queue.writeBuffer(this.m, 0, state.m);
+    this.device.queue.writeBuffer(this.v, 0, state.v);
+  }
+
+  /** Host copies of one buffer's tensors, by name. */
+  unpack(flat: Float32Array): Map<string, Float32Array> {
+    const out = new Map<string, Float32Array>();
+    for (const { info, offset } of this.slots.values()) {
+      out.set(info.name, flat.slice(offset, offset + info.size));
+    }
+    return out;
+  }
+
+  pack(tensors: Map<string, Float32Array>, into = new Float32Array(this.totalFloats)): Float32Array {
+    for (const { info, offset } of this.slots.values()) {
+      const t = tensors.get(info.name);
+      if (t) into.set(t, offset);
+    }
+    return into;
+  }
+
+  destroy(): void {
+    for (const b of [this.params, this.grads, this.m, this.v]) b.destroy();
+  }
+}

@@ -1,0 +1,328 @@
+// The step plan. Built once for a model and a batch size: it allocates every
+// activation and gradient buffer, prepares every dispatch (pipelines, bind
+// groups, params uniforms), and then only encodes them, step after step.
+//
+// Forward: gather batch -> layers in order -> softmax cross-entropy.
+// Backward, in reverse order; every backward kernel OVERWRITES its outputs, so
+// nothing needs zeroing:
+//   dense   dW = x^T . dz, db = colsum(dz), dx = dz . W^T
+//   conv2d  dW, db = backward_filter(x, dz), dx = backward_input(dz, W)
+//   maxpool dx = gather through the stored argmax; when a ReLU layer feeds the
+//           pool, its gradient is fused here (route only where the max > 0)
+//   dropout dx = dy * mask
+// where dz is the gradient w.r.t. the pre-activation output: the incoming
+// gradient itself, or relu_backward of it when the ReLU was not fused.
+// Then one Adam dispatch over the flat parameter buffer and step_advance.
+
+import { createStorage, type BufferRef } from '../gpu/buffers';
+import { sequence, type PreparedDispatch } from '../gpu/kernel';
+import { prepareAdam } from '../kernels/adam';
+import { prepareBiasBackward } from '../kernels/bias';
+import {
+  prepareConv2dBackwardFilter,
+  prepareConv2dBackwardInput,
+  prepareConv2dForward,
+  type Conv2dShape,
+} from '../kernels/conv2d';
+import { prepareDropoutBackward, prepareDropoutForward } from '../kernels/dropout';
+import { prepareGemm } from '../kernels/gemm';
+import { prepareMaxPoolBackward, prepareMaxPoolForward, type MaxPoolShape } from '../kernels/maxpool';
+import { prepareMnistBatch } from '../kernels/mnist_batch';
+import { prepareReluBackward } from '../kernels/relu';
+import { prepareSoftmaxCrossEntropy } from '../kernels/softmax_cross_entropy';
+import { prepareStepAdvance } from '../kernels/step_advance';
+import type { Model, ResolvedLayer } from './model';
+import type { ParamStore } from './params';
+
+const count = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** The dataset as it lives on the GPU: packed bytes plus a permutation. */
+export interface GpuDataset {
+  images: GPUBuffer;
+  labelBytes: GPUBuffer;
+  /** The order of samples: batch b reads perm[b*batch .. (b+1)*batch). */
+  perm: GPUBuffer;
+  count: number;
+  pixels: number;
+}
+
+export interface AdamConfig {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+}
+
+export interface PlanOptions {
+  batch: number;
+  /** 'train': forward, backward, Adam. 'eval': forward + loss. 'predict': forward to logits from `input`. */
+  mode: 'train' | 'eval' | 'predict';
+  /** Gathers batches from this dataset (train and eval). */
+  data?: GpuDataset;
+  adam?: AdamConfig;
+  /** Dropout seeds derive from it (with the step number, in the shader). */
+  seed?: number;
+}
+
+export class StepPlan {
+  readonly dispatches: PreparedDispatch[] = [];
+  /** (batch, H*W*C) network input; written by mnist_batch or by the host. */
+  input!: GPUBuffer;
+  labels!: GPUBuffer;
+  logits!: GPUBuffer;
+  /** Per-sample loss and predicted class (train and eval). */
+  loss!: GPUBuffer;
+  pred!: GPUBuffer;
+  /** f32[3]: running sum of loss, correct predictions, samples. */
+  metrics!: GPUBuffer;
+  /** u32[2]: completed steps, batch index in the epoch (see step_advance). */
+  step!: GPUBuffer;
+  private owned: GPUBuffer[] = [];
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly model: Model,
+    readonly store: ParamStore,
+    readonly options: PlanOptions,
+  ) {}
+
+  static async create(device: GPUDevice, model: Model, store: ParamStore, options: PlanOptions): Promise<StepPlan> {
+    const plan = new StepPlan(device, model, store, options);
+    await plan.build();
+    return plan;
+  }
+
+  private alloc(floats: number, label: string): GPUBuffer {
+    const b = createStorage(this.device, floats * 4, label);
+    this.owned.push(b);
+    return b;
+  }
+
+  private async build(): Promise<void> {
+    const { device, model, store, options } = this;
+    const B = options.batch;
+    const train = options.mode === 'train';
+    const add = (d: PreparedDispatch) => this.dispatches.push(d);
+    const inputFloats = count(model.inputShape);
+
+    this.step = this.alloc(4, 'step');
+    this.metrics = this.alloc(4, 'metrics');
+    this.input = this.alloc(B * inputFloats, 'input');
+    this.labels = this.alloc(B, 'labels');
+
+    if (options.mode !== 'predict') {
+      const data = options.data;
+      if (!data) throw new Error('StepPlan: train and eval plans need a dataset');
+      add(
+        await prepareMnistBatch(
+          device,
+          { x: this.input, labels: this.labels, images: data.images, labelBytes: data.labelBytes, perm: data.perm, step: this.step },
+          { batch: B, imageCount: data.count, pixels: data.pixels },
+        ),
+      );
+    }
+
+    // Forward. acts[i] is the input of layer i; acts[L] the logits.
+    const layers = model.layers;
+    const acts: GPUBuffer[] = [this.input];
+    const argmax = new Map<number, GPUBuffer>();
+    const masks = new Map<number, GPUBuffer>();
+    const w = (name: string) => store.slice(store.params, name);
+    for (const l of layers) {
+      const x = acts[acts.length - 1];
+      const outFloats = B * count(l.outShape);
+      const label = `${l.name} forward`;
+      switch (l.type) {
+        case 'conv2d': {
+          const y = this.alloc(outFloats, l.name);
+          add(await prepareConv2dForward(device, { y, x, w: w(`${l.name}/kernel`), b: w(`${l.name}/bias`) }, { ...convShape(l, B), relu: l.relu }, label));
+          acts.push(y);
+          break;
+        }
+        case 'maxpool2d': {
+          const y = this.alloc(outFloats, l.name);
+          const idx = this.alloc(outFloats, `${l.name} argmax`);
+          argmax.set(l.index, idx);
+          add(await prepareMaxPoolForward(device, { y, argmax: idx, x }, poolShape(l, B), label));
+          acts.push(y);
+          break;
+        }
+        case 'flatten':
+          acts.push(x); // NHWC is already (batch, H*W*C) in memory.
+          break;
+        case 'dropout': {
+          if (train && l.rate > 0) {
+            const y = this.alloc(outFloats, l.name);
+            const mask = this.alloc(outFloats, `${l.name} mask`);
+            masks.set(l.index, mask);
+            const seed = ((options.seed ?? 0) * 1000003 + l.index * 7919) >>> 0;
+            add(await prepareDropoutForward(device, { y, mask, x, step: this.step }, { n: outFloats, rate: l.rate, seed }, label));
+            acts.push(y);
+          } else {
+            acts.push(x); // identity at inference
+          }
+          break;
+        }
+        case 'dense': {
+          const y = this.alloc(outFloats, l.name);
+          add(
+            await prepareGemm(
+              device,
+              { c: y, a: x, b: w(`${l.name}/kernel`), bias: w(`${l.name}/bias`) },
+              { m: B, n: l.units, k: l.inShape[0], bias: true, relu: l.relu },
+              label,
+            ),
+          );
+          acts.push(y);
+          break;
+        }
+      }
+    }
+    this.logits = acts[acts.length - 1];
+    if (options.mode === 'predict') return;
+
+    const classes = model.classes;
+    const dlogits = this.alloc(B * classes, 'dlogits');
+    this.loss = this.alloc(B, 'loss');
+    this.pred = this.alloc(B, 'pred');
+    add(
+      await prepareSoftmaxCrossEntropy(
+        device,
+        { dlogits, loss: this.loss, pred: this.pred, metrics: this.metrics, logits: this.logits, labels: this.labels },
+        { batch: B, classes },
+      ),
+    );
+
+    if (train) {
+      await this.buildBackward(layers, acts, argmax, masks, dlogits);
+      const adam = options.adam;
+      if (!adam) throw new Error('StepPlan: a training plan needs Adam settings');
+      add(
+        await prepareAdam(
+          device,
+          { param: store.params, m: store.m, v: store.v, grad: store.grads, step: this.step },
+          { n: store.totalFloats, lr: adam.lr, beta1: adam.beta1, beta2: adam.beta2, epsilon: adam.epsilon },
+        ),
+      );
+    }
+    add(await prepareStepAdvance(device, { step: this.step }));
+  }
+
+  private async buildBackward(
+    layers: ResolvedLayer[],
+    acts: GPUBuffer[],
+    argmax: Map<number, GPUBuffer>,
+    masks: Map<number, GPUBuffer>,
+    dlogits: GPUBuffer,
+  ): Promise<void> {
+    const { device, store } = this;
+    const B = this.options.batch;
+    const add = (d: PreparedDispatch) => this.dispatches.push(d);
+    const g = (name: string) => store.slice(store.grads, name);
+    const w = (name: string) => store.slice(store.params, name);
+    // A layer needs its input gradient only if some layer before it has parameters.
+    const firstParam = layers.findIndex((l) => l.params.length > 0);
+
+    // gradient w.r.t. the current layer's output, and whether the ReLU of the
+    // layer that produced it has already been applied (fused into a pool).
+    let grad: GPUBuffer = dlogits;
+    let preActivation = true; // softmax cross-entropy gives d loss / d logits
+    for (let k = layers.length - 1; k >= 0; k--) {
+      const l = layers[k];
+      const x = acts[k];
+      const needInput = k > firstParam;
+      const outFloats = B * count(l.outShape);
+      const inFloats = B * count(l.inShape);
+      const label = `${l.name} backward`;
+      if (l.type === 'flatten') continue;
+      if (!needInput && l.params.length === 0) break;
+      if (l.type === 'conv2d' || l.type === 'dense') {
+        let dz: BufferRef = grad;
+        if (l.relu && !preActivation) {
+          const z = this.alloc(outFloats, `${l.name} dz`);
+          add(await prepareReluBackward(device, { dx: z, dy: grad, y: acts[k + 1] }, { n: outFloats }, `${l.name} relu_backward`));
+          dz = z;
+        }
+        const dx = needInput ? this.alloc(inFloats, `${l.name} dx`) : null;
+        if (l.type === 'conv2d') {
+          const shape = convShape(l, B);
+          add(await prepareConv2dBackwardFilter(device, { dw: g(`${l.name}/kernel`), db: g(`${l.name}/bias`), x, dy: dz }, shape, `${label} filter`));
+          if (dx) add(await prepareConv2dBackwardInput(device, { dx, dy: dz, w: w(`${l.name}/kernel`) }, shape, `${label} input`));
+        } else {
+          const inUnits = l.inShape[0];
+          add(
+            sequence(`${label} weights`, [
+              await prepareGemm(device, { c: g(`${l.name}/kernel`), a: x, b: dz }, { m: inUnits, n: l.units, k: B, transA: true }, `${label} dW`),
+              await prepareBiasBackward(device, { db: g(`${l.name}/bias`), dy: dz }, { rows: B, cols: l.units }, `${label} db`),
+            ]),
+          );
+          if (dx) add(await prepareGemm(device, { c: dx, a: dz, b: w(`${l.name}/kernel`) }, { m: B, n: inUnits, k: l.units, transB: true }, `${label} dx`));
+        }
+        if (!dx) break;
+        grad = dx;
+        preActivation = false;
+      } else if (l.type === 'maxpool2d') {
+        const prev = layers[k - 1];
+        const fuseRelu = prev !== undefined && (prev.type === 'conv2d' || prev.type === 'dense') && prev.relu;
+        const dx = this.alloc(inFloats, `${l.name} dx`);
+        add(
+          await prepareMaxPoolBackward(
+            device,
+            { dx, dy: grad, argmax: argmax.get(l.index)!, y: acts[k + 1] },
+            { ...poolShape(l, B), relu: fuseRelu },
+            label,
+          ),
+        );
+        grad = dx;
+        preActivation = fuseRelu;
+      } else if (l.type === 'dropout') {
+        const mask = masks.get(l.index);
+        if (mask) {
+          const dx = this.alloc(inFloats, `${l.name} dx`);
+          add(await prepareDropoutBackward(device, { dx, dy: grad, mask }, { n: inFloats }, label));
+          grad = dx;
+        }
+        // (rate 0: identity, the gradient passes through unchanged)
+      }
+    }
+  }
+
+  /** Records one step: every dispatch, in order, into an open compute pass. */
+  encode(pass: GPUComputePassEncoder): void {
+    for (const d of this.dispatches) d.encode(pass);
+  }
+
+  destroy(): void {
+    for (const d of this.dispatches) d.destroy();
+    for (const b of this.owned) b.destroy();
+  }
+}
+
+export function convShape(l: Extract<ResolvedLayer, { type: 'conv2d' }>, batch: number): Conv2dShape {
+  return {
+    batch,
+    inH: l.inShape[0],
+    inW: l.inShape[1],
+    inC: l.inShape[2],
+    outC: l.filters,
+    kernelH: l.kernelH,
+    kernelW: l.kernelW,
+    strideH: l.strideH,
+    strideW: l.strideW,
+    padding: l.padding,
+  };
+}
+
+export function poolShape(l: Extract<ResolvedLayer, { type: 'maxpool2d' }>, batch: number): MaxPoolShape {
+  return {
+    batch,
+    inH: l.inShape[0],
+    inW: l.inShape[1],
+    channels: l.inShape[2],
+    poolH: l.poolH,
+    poolW: l.poolW,
+    strideH: l.strideH,
+    strideW: l.strideW,
+    padding: l.padding,
+  };
+}

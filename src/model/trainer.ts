@@ -1,0 +1,456 @@
+// Training, evaluation and prediction on the GPU.
+//
+// The hot loop records `stepsPerSubmit` training steps into one command
+// buffer, copies the running metrics into one of a small ring of staging
+// buffers and submits; the map of that staging buffer resolves a few steps
+// later and feeds the progress callback. Nothing waits on the GPU inside the
+// loop except when every staging buffer of the ring is still in flight, which
+// keeps the host at most a ring's worth of chunks ahead of the GPU.
+
+import { CheckpointError, DeviceLostError, NonFiniteLossError, ShapeError } from '../errors';
+import { createStorage, readBuffer, uploadStorage } from '../gpu/buffers';
+import { whenLost } from '../gpu/device';
+import { ADAM_DEFAULTS } from '../kernels/adam';
+import { packBytes } from '../kernels/mnist_batch';
+import type { MnistSplit } from '../data/mnist';
+import { decodeSafetensors, encodeSafetensors, f32Tensor, tensorToF32, type SafeTensor } from './safetensors';
+import { buildModel, type Model, type ModelSpec } from './model';
+import { ParamStore } from './params';
+import { StepPlan, type AdamConfig, type GpuDataset } from './plan';
+import { Rng } from '../util/rng';
+
+export interface TrainConfig {
+  model: ModelSpec;
+  batchSize: number;
+  seed: number;
+  learningRate?: number;
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+  /** Training steps recorded into one command buffer. */
+  stepsPerSubmit?: number;
+  /** Staging buffers in flight for metrics readback. */
+  ringSize?: number;
+  evalBatchSize?: number;
+}
+
+export interface StepProgress {
+  epoch: number;
+  /** Steps done in this epoch, and the epoch's total. */
+  step: number;
+  steps: number;
+  /** Running averages over the epoch so far (dropout active), as Keras prints. */
+  loss: number;
+  accuracy: number;
+  imagesPerSecond: number;
+}
+
+export interface EpochResult {
+  epoch: number;
+  seconds: number;
+  loss: number;
+  accuracy: number;
+  imagesPerSecond: number;
+  valLoss: number;
+  valAccuracy: number;
+}
+
+export interface EvalResult {
+  loss: number;
+  accuracy: number;
+  count: number;
+  /** confusion[true][predicted] */
+  confusion: number[][];
+  predictions: Uint32Array;
+  seconds: number;
+}
+
+/** Host copy of everything training needs to go on from where it was. */
+export interface Snapshot {
+  params: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+  step: number;
+  epoch: number;
+}
+
+export interface TrainEpochOptions {
+  onProgress?: (p: StepProgress) => void;
+  /** Checked between submits; returning true pauses (the epoch resumes on the next call). */
+  shouldPause?: () => boolean;
+}
+
+const nextPow = (n: number, m: number) => Math.ceil(n / m) * m;
+
+function uploadDataset(device: GPUDevice, split: MnistSplit, permLength: number, label: string): GpuDataset {
+  const pixels = split.rows * split.cols;
+  return {
+    images: uploadStorage(device, packBytes(split.images.subarray(0, split.count * pixels)), `${label} images`),
+    labelBytes: uploadStorage(device, packBytes(split.labels.subarray(0, split.count)), `${label} labels`),
+    perm: createStorage(device, permLength * 4, `${label} perm`),
+    count: split.count,
+    pixels,
+  };
+}
+
+export class Trainer {
+  readonly model: Model;
+  readonly store: ParamStore;
+  readonly stepsPerEpoch: number;
+  /** Completed epochs, and optimizer steps. */
+  epoch = 0;
+  globalStep = 0;
+  private epochStep = 0;
+  private epochSeconds = 0;
+  private lastMetrics = { loss: NaN, accuracy: NaN };
+  private readonly lost: Promise<DeviceLostError>;
+  private isLost = false;
+  private evalPlan?: StepPlan;
+  private evalPreds?: GPUBuffer;
+  private evalLoss?: GPUBuffer;
+  private predictPlans = new Map<number, StepPlan>();
+  private ring: { buffer: GPUBuffer; pending: Promise<void> | null }[];
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly config: Required<TrainConfig>,
+    model: Model,
+    store: ParamStore,
+    readonly trainData: GpuDataset,
+    readonly testData: GpuDataset | null,
+    readonly trainPlan: StepPlan,
+  ) {
+    this.model = model;
+    this.store = store;
+    this.stepsPerEpoch = Math.ceil(trainData.count / config.batchSize);
+    this.lost = whenLost(device);
+    this.lost.then(() => (this.isLost = true));
+    this.ring = Array.from({ length: config.ringSize }, (_, i) => ({
+      buffer: device.createBuffer({ label: `metrics staging ${i}`, size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
+      pending: null,
+    }));
+  }
+
+  static async create(device: GPUDevice, config: TrainConfig, data: { train: MnistSplit; test?: MnistSplit }): Promise<Trainer> {
+    const full: Required<TrainConfig> = {
+      learningRate: ADAM_DEFAULTS.lr,
+      beta1: ADAM_DEFAULTS.beta1,
+      beta2: ADAM_DEFAULTS.beta2,
+      epsilon: ADAM_DEFAULTS.epsilon,
+      stepsPerSubmit: 8,
+      ringSize: 3,
+      evalBatchSize: 500,
+      ...config,
+    };
+    const model = buildModel(config.model);
+    const B = full.batchSize;
+    const store = new ParamStore(device, model.params);
+    store.initialize(full.seed);
+    const steps = Math.ceil(data.train.count / B);
+    const trainData = uploadDataset(device, data.train, steps * B, 'train');
+    let testData: GpuDataset | null = null;
+    if (data.test) {
+      const E = Math.min(full.evalBatchSize, data.test.count);
+      testData = uploadDataset(device, data.test, nextPow(data.test.count, E), 'test');
+      const perm = new Uint32Array(nextPow(data.test.count, E));
+      for (let i = 0; i < perm.length; i++) perm[i] = i % data.test.count;
+      device.queue.writeBuffer(testData.perm, 0, perm);
+    }
+    const adam: AdamConfig = { lr: full.learningRate, beta1: full.beta1, beta2: full.beta2, epsilon: full.epsilon };
+    const trainPlan = await StepPlan.create(device, model, store, { batch: B, mode: 'train', data: trainData, adam, seed: full.seed });
+    return new Trainer(device, full, model, store, trainData, testData, trainPlan);
+  }
+
+  private async guard<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([
+      p,
+      this.lost.then((e) => {
+        throw e;
+      }),
+    ]);
+  }
+
+  private checkAlive(): void {
+    if (this.isLost) throw new DeviceLostError('lost', 'the GPU device was lost; create a new Trainer and restore a snapshot');
+  }
+
+  /** The epoch's sample order: a seeded shuffle, padded to whole batches by wrapping. */
+  private epochPermutation(epoch: number): Uint32Array {
+    const n = this.trainData.count;
+    const B = this.config.batchSize;
+    const p = new Rng((this.config.seed * 7919 + epoch * 104729 + 1) >>> 0).permutation(n);
+    const out = new Uint32Array(this.stepsPerEpoch * B);
+    for (let i = 0; i < out.length; i++) out[i] = p[i % n];
+    return out;
+  }
+
+  private startEpoch(): void {
+    const q = this.device.queue;
+    q.writeBuffer(this.trainData.perm, 0, this.epochPermutation(this.epoch));
+    q.writeBuffer(this.trainPlan.metrics, 0, new Float32Array(4));
+    q.writeBuffer(this.trainPlan.step, 0, new Uint32Array([this.globalStep, 0, 0, 0]));
+    this.epochSeconds = 0;
+  }
+
+  /**
+   * Trains until the epoch ends (then evaluates on the test set) or until
+   * shouldPause() says stop (then returns null; the next call resumes).
+   */
+  async trainEpoch(options: TrainEpochOptions = {}): Promise<EpochResult | null> {
+    this.checkAlive();
+    if (this.epochStep === 0) this.startEpoch();
+    const B = this.config.batchSize;
+    const started = performance.now();
+    let failure: Error | null = null;
+    let chunk = 0;
+    while (this.epochStep < this.stepsPerEpoch && !failure) {
+      if (options.shouldPause?.()) break;
+      const k = Math.min(this.config.stepsPerSubmit, this.stepsPerEpoch - this.epochStep);
+      const slot = this.ring[chunk++ % this.ring.length];
+      if (slot.pending) await this.guard(slot.pending);
+      const enc = this.device.createCommandEncoder({ label: 'train steps' });
+      const pass = enc.beginComputePass({ label: 'train steps' });
+      for (let i = 0; i < k; i++) this.trainPlan.encode(pass);
+      pass.end();
+      enc.copyBufferToBuffer(this.trainPlan.metrics, 0, slot.buffer, 0, 16);
+      this.device.queue.submit([enc.finish()]);
+      this.epochStep += k;
+      this.globalStep += k;
+      const stepAt = this.epochStep;
+      const stepAtGlobal = this.globalStep;
+      slot.pending = slot.buffer.mapAsync(GPUMapMode.READ).then(() => {
+        const [lossSum, correct, seen] = new Float32Array(slot.buffer.getMappedRange().slice(0));
+        slot.buffer.unmap();
+        slot.pending = null;
+        if (!Number.isFinite(lossSum)) {
+          failure ??= new NonFiniteLossError(stepAtGlobal, lossSum);
+          return;
+        }
+        this.lastMetrics = { loss: lossSum / seen, accuracy: correct / seen };
+        const elapsed = this.epochSeconds + (performance.now() - started) / 1000;
+        options.onProgress?.({
+          epoch: this.epoch,
+          step: stepAt,
+          steps: this.stepsPerEpoch,
+          loss: this.lastMetrics.loss,
+          accuracy: this.lastMetrics.accuracy,
+          imagesPerSecond: (stepAt * B) / Math.max(elapsed, 1e-9),
+        });
+      });
+    }
+    await this.guard(Promise.all(this.ring.map((s) => s.pending ?? Promise.resolve())));
+    this.epochSeconds += (performance.now() - started) / 1000;
+    if (failure) throw failure;
+    if (this.epochStep < this.stepsPerEpoch) return null;
+    const seconds = this.epochSeconds;
+    const { loss, accuracy } = this.lastMetrics;
+    this.epochStep = 0;
+    this.epoch += 1;
+    const val = this.testData ? await this.evaluate() : null;
+    return {
+      epoch: this.epoch,
+      seconds,
+      loss,
+      accuracy,
+      imagesPerSecond: (this.stepsPerEpoch * B) / seconds,
+      valLoss: val?.loss ?? NaN,
+      valAccuracy: val?.accuracy ?? NaN,
+    };
+  }
+
+  /** Loss, accuracy and confusion matrix on the test set, computed on the GPU. */
+  async evaluate(): Promise<EvalResult> {
+    this.checkAlive();
+    const data = this.testData;
+    if (!data) throw new Error('evaluate: the trainer was created without a test set');
+    const E = Math.min(this.config.evalBatchSize, data.count);
+    const batches = Math.ceil(data.count / E);
+    if (!this.evalPlan) {
+      this.evalPlan = await StepPlan.create(this.device, this.model, this.store, { batch: E, mode: 'eval', data });
+      this.evalPreds = createStorage(this.device, batches * E * 4, 'eval predictions');
+      this.evalLoss = createStorage(this.device, batches * E * 4, 'eval loss');
+    }
+    const plan = this.evalPlan;
+    const started = performance.now();
+    this.device.queue.writeBuffer(plan.step, 0, new Uint32Array(4));
+    const enc = this.device.createCommandEncoder({ label: 'evaluate' });
+    for (let b = 0; b < batches; b++) {
+      const pass = enc.beginComputePass({ label: `evaluate batch ${b}` });
+      plan.encode(pass);
+      pass.end();
+      enc.copyBufferToBuffer(plan.pred, 0, this.evalPreds!, b * E * 4, E * 4);
+      enc.copyBufferToBuffer(plan.loss, 0, this.evalLoss!, b * E * 4, E * 4);
+    }
+    this.device.queue.submit([enc.finish()]);
+    const [predBytes, lossBytes] = await this.guard(
+      Promise.all([readBuffer(this.device, this.evalPreds!, data.count * 4), readBuffer(this.device, this.evalLoss!, data.count * 4)]),
+    );
+    const preds = new Uint32Array(predBytes);
+    const losses = new Float32Array(lossBytes);
+    const labels = await this.testLabels();
+    const classes = this.model.classes;
+    const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+    let correct = 0;
+    let lossSum = 0;
+    for (let i = 0; i < data.count; i++) {
+      confusion[labels[i]][preds[i]] += 1;
+      if (labels[i] === preds[i]) correct++;
+      lossSum += losses[i];
+    }
+    return {
+      loss: lossSum / data.count,
+      accuracy: correct / data.count,
+      count: data.count,
+      confusion,
+      predictions: preds,
+      seconds: (performance.now() - started) / 1000,
+    };
+  }
+
+  private testLabelCache?: Uint8Array;
+  private async testLabels(): Promise<Uint8Array> {
+    if (!this.testLabelCache) {
+      const bytes = await readBuffer(this.device, this.testData!.labelBytes, this.testData!.count);
+      this.testLabelCache = new Uint8Array(bytes);
+    }
+    return this.testLabelCache;
+  }
+
+  /**
+   * Class probabilities for `n` images given as floats in [0, 1], laid out
+   * (n, H, W, C). The network runs on the GPU; only the softmax of the n x 10
+   * logits that come back is taken on the host, for display.
+   */
+  async predict(images: Float32Array, n = images.length / this.model.inputShape.reduce((a, b) => a * b, 1)): Promise<{ logits: Float32Array; probabilities: Float32Array }> {
+    this.checkAlive();
+    const per = this.model.inputShape.reduce((a, b) => a * b, 1);
+    if (!Number.isInteger(n) || n < 1 || images.length !== n * per) {
+      throw new ShapeError('predict', 'images', `expected n * ${per} floats for n images, got ${images.length}`);
+    }
+    let plan = this.predictPlans.get(n);
+    if (!plan) {
+      plan = await StepPlan.create(this.device, this.model, this.store, { batch: n, mode: 'predict' });
+      this.predictPlans.set(n, plan);
+    }
+    this.device.queue.writeBuffer(plan.input, 0, images);
+    const enc = this.device.createCommandEncoder({ label: 'predict' });
+    const pass = enc.beginComputePass({ label: 'predict' });
+    plan.encode(pass);
+    pass.end();
+    this.device.queue.submit([enc.finish()]);
+    const C = this.model.classes;
+    const logits = new Float32Array(await this.guard(readBuffer(this.device, plan.logits, n * C * 4)));
+    const probabilities = new Float32Array(n * C);
+    for (let r = 0; r < n; r++) {
+      let max = -Infinity;
+      for (let c = 0; c < C; c++) max = Math.max(max, logits[r * C + c]);
+      let sum = 0;
+      for (let c = 0; c < C; c++) sum += probabilities[r * C + c] = Math.exp(logits[r * C + c] - max);
+      for (let c = 0; c < C; c++) probabilities[r * C + c] /= sum;
+    }
+    return { logits, probabilities };
+  }
+
+  /** Copies parameters, Adam moments and counters to the host. */
+  async snapshot(): Promise<Snapshot> {
+    this.checkAlive();
+    const n = this.store.totalFloats * 4;
+    const [params, m, v] = await this.guard(
+      Promise.all([readBuffer(this.device, this.store.params, n), readBuffer(this.device, this.store.m, n), readBuffer(this.device, this.store.v, n)]),
+    );
+    return { params: new Float32Array(params), m: new Float32Array(m), v: new Float32Array(v), step: this.globalStep, epoch: this.epoch };
+  }
+
+  /** Puts a snapshot back (after a NaN, or into a new Trainer after a lost device). */
+  restore(s: Snapshot): void {
+    this.checkAlive();
+    if (s.params.length !== this.store.totalFloats) {
+      throw new CheckpointError(`restore: snapshot has ${s.params.length} floats, the model needs ${this.store.totalFloats}`);
+    }
+    this.store.writeAll(s);
+    this.globalStep = s.step;
+    this.epoch = s.epoch;
+    this.epochStep = 0;
+  }
+
+  /** The weights (and with optimizer: true, Adam state) as a safetensors file. */
+  async saveCheckpoint(options: { optimizer?: boolean } = {}): Promise<Uint8Array> {
+    const s = await this.snapshot();
+    const tensors: Record<string, SafeTensor> = {};
+    const add = (prefix: string, flat: Float32Array) => {
+      for (const [name, data] of this.store.unpack(flat)) {
+        tensors[prefix + name] = f32Tensor(this.store.slot(name).info.shape, data);
+      }
+    };
+    add('', s.params);
+    if (options.optimizer) {
+      add('optimizer/m/', s.m);
+      add('optimizer/v/', s.v);
+    }
+    return encodeSafetensors(tensors, {
+      format: 'wgsl-nn/1',
+      model: JSON.stringify(this.model.spec),
+      step: String(s.step),
+      epoch: String(s.epoch),
+    });
+  }
+
+  /**
+   * Loads weights (and Adam state when the file has it). Everything is
+   * validated before anything is written: on any error the model is unchanged.
+   */
+  async loadCheckpoint(bytes: Uint8Array | ArrayBuffer, file: string): Promise<void> {
+    this.checkAlive();
+    const { tensors, metadata } = decodeSafetensors(bytes, file);
+    const expected = new Map(this.model.params.map((p) => [p.name, p.shape]));
+    const hasOptimizer = Object.keys(tensors).some((k) => k.startsWith('optimizer/'));
+    const read = (name: string, shape: number[]) => {
+      const t = tensors[name];
+      if (!t) throw new CheckpointError(`${file}: missing tensor '${name}'`);
+      if (t.dtype !== 'F32') throw new CheckpointError(`${file}: tensor '${name}' has dtype ${t.dtype}, expected F32`);
+      if (t.shape.join(',') !== shape.join(',')) {
+        throw new CheckpointError(`${file}: tensor '${name}' has shape [${t.shape.join(', ')}], the model expects [${shape.join(', ')}]`);
+      }
+      return tensorToF32(t, name, file);
+    };
+    const known = new Set<string>();
+    const load = (prefix: string) => {
+      const out = new Map<string, Float32Array>();
+      for (const [name, shape] of expected) {
+        known.add(prefix + name);
+        out.set(name, read(prefix + name, shape));
+      }
+      return this.store.pack(out);
+    };
+    const params = load('');
+    const m = hasOptimizer ? load('optimizer/m/') : new Float32Array(this.store.totalFloats);
+    const v = hasOptimizer ? load('optimizer/v/') : new Float32Array(this.store.totalFloats);
+    const extra = Object.keys(tensors).filter((k) => !known.has(k));
+    if (extra.length > 0) throw new CheckpointError(`${file}: unexpected tensor(s) ${extra.map((e) => `'${e}'`).join(', ')} not in model ${this.model.spec.name}`);
+    for (const arr of [params, m, v]) {
+      for (let i = 0; i < arr.length; i++) {
+        if (!Number.isFinite(arr[i])) throw new CheckpointError(`${file}: contains NaN or Inf values`);
+      }
+    }
+    const step = hasOptimizer ? Number(metadata.step ?? 0) : 0;
+    this.store.writeAll({ params, m, v });
+    this.globalStep = Number.isFinite(step) ? step : 0;
+    this.epochStep = 0;
+  }
+
+  destroy(): void {
+    this.trainPlan.destroy();
+    this.evalPlan?.destroy();
+    for (const p of this.predictPlans.values()) p.destroy();
+    for (const s of this.ring) s.buffer.destroy();
+    this.evalPreds?.destroy();
+    this.evalLoss?.destroy();
+    this.store.destroy();
+    for (const d of [this.trainData, this.testData]) {
+      if (!d) continue;
+      d.images.destroy();
+      d.labelBytes.destroy();
+      d.perm.destroy();
+    }
+  }
+}
