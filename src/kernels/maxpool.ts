@@ -1,0 +1,203 @@
+import backwardSource from '../../shaders/maxpool_backward.wgsl?raw';
+import forwardSource from '../../shaders/maxpool_forward.wgsl?raw';
+import { ShapeError } from '../errors';
+import { requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
+import { getKernel, grid1d, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
+
+// 2-D max pooling over NHWC tensors, Keras MaxPooling2D semantics. Forward
+// writes the max and its flat index; backward gathers dy through that index.
+
+const WORKGROUP_SIZE = 256;
+
+const GEOMETRY_PARAMS = [
+  'total',
+  'inH',
+  'inW',
+  'channels',
+  'outH',
+  'outW',
+  'poolH',
+  'poolW',
+  'strideH',
+  'strideW',
+  'padTop',
+  'padLeft',
+] as const;
+
+export const maxPoolForwardSpec: KernelSpec = {
+  name: 'maxpool_forward',
+  source: forwardSource,
+  bindings: ['y', 'argmax', 'x'],
+  params: GEOMETRY_PARAMS,
+  constants: { WORKGROUP_SIZE },
+};
+
+export const maxPoolBackwardSpec: KernelSpec = {
+  name: 'maxpool_backward',
+  source: backwardSource,
+  bindings: ['dx', 'dy', 'argmax', 'y'],
+  params: [...GEOMETRY_PARAMS, 'relu'],
+  constants: { WORKGROUP_SIZE },
+};
+
+export interface MaxPoolShape {
+  batch: number;
+  inH: number;
+  inW: number;
+  channels: number;
+  poolH: number;
+  poolW: number;
+  /** Defaults to poolH (Keras: strides=None means the pool size). */
+  strideH?: number;
+  /** Defaults to poolW. */
+  strideW?: number;
+  /** Defaults to 'valid'. */
+  padding?: 'valid' | 'same';
+}
+
+/**
+ * Output size and leading padding, as Keras computes them: 'valid' gives
+ * floor((in - pool) / stride) + 1 with no padding; 'same' gives
+ * ceil(in / stride) with the padding split evenly, the odd one at the end.
+ */
+export function maxPoolGeometry(
+  shape: MaxPoolShape,
+  where = 'maxpool',
+): { outH: number; outW: number; padTop: number; padLeft: number } {
+  const { batch, inH, inW, channels, poolH, poolW } = shape;
+  const strideH = shape.strideH ?? poolH;
+  const strideW = shape.strideW ?? poolW;
+  const padding = shape.padding ?? 'valid';
+  requirePositive(where, { batch, inH, inW, channels, poolH, poolW, strideH, strideW });
+  if (padding !== 'valid' && padding !== 'same') {
+    throw new ShapeError(where, 'padding', `must be 'valid' or 'same', got ${String(padding)}`);
+  }
+  if (batch * inH * inW * channels > 0xffffffff) {
+    // argmax stores a u32 flat index into x.
+    throw new ShapeError(
+      where,
+      'batch',
+      `x has ${batch * inH * inW * channels} elements, over 2^32`,
+    );
+  }
+  if (padding === 'same') {
+    const outH = Math.ceil(inH / strideH);
+    const outW = Math.ceil(inW / strideW);
+    const padH = Math.max((outH - 1) * strideH + poolH - inH, 0);
+    const padW = Math.max((outW - 1) * strideW + poolW - inW, 0);
+    return { outH, outW, padTop: Math.floor(padH / 2), padLeft: Math.floor(padW / 2) };
+  }
+  if (poolH > inH) {
+    throw new ShapeError(
+      where,
+      'poolH',
+      `pool ${poolH} is larger than the input height ${inH} ('valid' padding)`,
+    );
+  }
+  if (poolW > inW) {
+    throw new ShapeError(
+      where,
+      'poolW',
+      `pool ${poolW} is larger than the input width ${inW} ('valid' padding)`,
+    );
+  }
+  return {
+    outH: Math.floor((inH - poolH) / strideH) + 1,
+    outW: Math.floor((inW - poolW) / strideW) + 1,
+    padTop: 0,
+    padLeft: 0,
+  };
+}
+
+/** Validates the shape and returns the params shared by both kernels. */
+function geometryParams(shape: MaxPoolShape, where: string) {
+  const g = maxPoolGeometry(shape, where);
+  const inputs = shape.batch * shape.inH * shape.inW * shape.channels;
+  const outputs = shape.batch * g.outH * g.outW * shape.channels;
+  const params = {
+    inH: shape.inH,
+    inW: shape.inW,
+    channels: shape.channels,
+    outH: g.outH,
+    outW: g.outW,
+    poolH: shape.poolH,
+    poolW: shape.poolW,
+    strideH: shape.strideH ?? shape.poolH,
+    strideW: shape.strideW ?? shape.poolW,
+    padTop: g.padTop,
+    padLeft: g.padLeft,
+  };
+  return { inputs, outputs, params };
+}
+
+function workgroupsFor(device: GPUDevice, threads: number): [number, number] {
+  return grid1d(
+    Math.ceil(threads / WORKGROUP_SIZE),
+    device.limits.maxComputeWorkgroupsPerDimension,
+  );
+}
+
+export interface MaxPoolForwardBuffers {
+  y: BufferRef;
+  argmax: BufferRef;
+  x: BufferRef;
+}
+
+/**
+ * y (N, OH, OW, C) = window max of x (N, H, W, C); argmax (N, OH, OW, C) u32 =
+ * flat NHWC index into x of that max (first on ties, row-major window order).
+ * Overwrites y and argmax. Padded positions never win.
+ */
+export async function prepareMaxPoolForward(
+  device: GPUDevice,
+  buffers: MaxPoolForwardBuffers,
+  shape: MaxPoolShape,
+  label = 'maxpool_forward',
+): Promise<PreparedDispatch> {
+  const { inputs, outputs, params } = geometryParams(shape, label);
+  requireFits(label, 'y', buffers.y, outputs);
+  requireFits(label, 'argmax', buffers.argmax, outputs);
+  requireFits(label, 'x', buffers.x, inputs);
+  const kernel = await getKernel(device, maxPoolForwardSpec);
+  return kernel.prepare({
+    label,
+    resources: { y: buffers.y, argmax: buffers.argmax, x: buffers.x },
+    params: { total: outputs, ...params },
+    workgroups: workgroupsFor(device, outputs),
+  });
+}
+
+export interface MaxPoolBackwardBuffers {
+  dx: BufferRef;
+  dy: BufferRef;
+  argmax: BufferRef;
+  y: BufferRef;
+}
+
+/**
+ * dx (N, H, W, C) = sum of dy over the windows whose argmax is this element;
+ * overwrites every element of dx. With relu: true, a window passes gradient
+ * only where its pooled value y > 0 (the backward of a preceding ReLU, fused).
+ */
+export async function prepareMaxPoolBackward(
+  device: GPUDevice,
+  buffers: MaxPoolBackwardBuffers,
+  shape: MaxPoolShape & { relu: boolean },
+  label = 'maxpool_backward',
+): Promise<PreparedDispatch> {
+  const { inputs, outputs, params } = geometryParams(shape, label);
+  if (typeof shape.relu !== 'boolean') {
+    throw new ShapeError(label, 'relu', `must be a boolean, got ${String(shape.relu)}`);
+  }
+  requireFits(label, 'dx', buffers.dx, inputs);
+  requireFits(label, 'dy', buffers.dy, outputs);
+  requireFits(label, 'argmax', buffers.argmax, outputs);
+  requireFits(label, 'y', buffers.y, outputs);
+  const kernel = await getKernel(device, maxPoolBackwardSpec);
+  return kernel.prepare({
+    label,
+    resources: { dx: buffers.dx, dy: buffers.dy, argmax: buffers.argmax, y: buffers.y },
+    params: { total: inputs, ...params, relu: shape.relu ? 1 : 0 },
+    workgroups: workgroupsFor(device, inputs),
+  });
+}
