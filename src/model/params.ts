@@ -63,7 +63,7 @@ export class ParamStore {
     this.writeAll({ params: host, m: new Float32Array(this.totalFloats), v: new Float32Array(this.totalFloats) });
   }
 
-  writeAll(state: { params: Float32Array; m: Float32Array; v: Float32Array }): void {
+  writeAll(state: { params: Float32Array<ArrayBuffer>; m: Float32Array<ArrayBuffer>; v: Float32Array<ArrayBuffer> }): void {
     this.device.queue.writeBuffer(this.params, 0, state.params);
     this.device.queue.writeBuffer(this.m, 0, state.m);
     this.device.queue.writeBuffer(this.v, 0, state.v);
@@ -78,7 +78,7 @@ export class ParamStore {
     return out;
   }
 
-  pack(tensors: Map<string, Float32Array>, into = new Float32Array(this.totalFloats)): Float32Array {
+  pack(tensors: Map<string, Float32Array>, into = new Float32Array(this.totalFloats)): Float32Array<ArrayBuffer> {
     for (const { info, offset } of this.slots.values()) {
       const t = tensors.get(info.name);
       if (t) into.set(t, offset);

@@ -155,7 +155,7 @@ export class StepPlan {
             const y = this.alloc(outFloats, l.name);
             const mask = this.alloc(outFloats, `${l.name} mask`);
             masks.set(l.index, mask);
-            const seed = ((options.seed ?? 0) * 1000003 + l.index * 7919) >>> 0;
+            const seed = dropoutSeed(options.seed ?? 0, l.index);
             add(await prepareDropoutForward(device, { y, mask, x, step: this.step }, { n: outFloats, rate: l.rate, seed }, label));
             acts.push(y);
           } else {
@@ -296,6 +296,11 @@ export class StepPlan {
     for (const d of this.dispatches) d.destroy();
     for (const b of this.owned) b.destroy();
   }
+}
+
+/** Each dropout layer's RNG seed, from the run's seed and the layer's index. */
+export function dropoutSeed(seed: number, layerIndex: number): number {
+  return (Math.imul(seed, 1000003) + Math.imul(layerIndex + 1, 7919)) >>> 0;
 }
 
 export function convShape(l: Extract<ResolvedLayer, { type: 'conv2d' }>, batch: number): Conv2dShape {

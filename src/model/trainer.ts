@@ -67,9 +67,9 @@ export interface EvalResult {
 
 /** Host copy of everything training needs to go on from where it was. */
 export interface Snapshot {
-  params: Float32Array;
-  m: Float32Array;
-  v: Float32Array;
+  params: Float32Array<ArrayBuffer>;
+  m: Float32Array<ArrayBuffer>;
+  v: Float32Array<ArrayBuffer>;
   step: number;
   epoch: number;
 }
@@ -175,7 +175,7 @@ export class Trainer {
   }
 
   /** The epoch's sample order: a seeded shuffle, padded to whole batches by wrapping. */
-  private epochPermutation(epoch: number): Uint32Array {
+  epochOrder(epoch: number): Uint32Array<ArrayBuffer> {
     const n = this.trainData.count;
     const B = this.config.batchSize;
     const p = new Rng((this.config.seed * 7919 + epoch * 104729 + 1) >>> 0).permutation(n);
@@ -186,7 +186,7 @@ export class Trainer {
 
   private startEpoch(): void {
     const q = this.device.queue;
-    q.writeBuffer(this.trainData.perm, 0, this.epochPermutation(this.epoch));
+    q.writeBuffer(this.trainData.perm, 0, this.epochOrder(this.epoch));
     q.writeBuffer(this.trainPlan.metrics, 0, new Float32Array(4));
     q.writeBuffer(this.trainPlan.step, 0, new Uint32Array([this.globalStep, 0, 0, 0]));
     this.epochSeconds = 0;
@@ -321,7 +321,7 @@ export class Trainer {
    * (n, H, W, C). The network runs on the GPU; only the softmax of the n x 10
    * logits that come back is taken on the host, for display.
    */
-  async predict(images: Float32Array, n = images.length / this.model.inputShape.reduce((a, b) => a * b, 1)): Promise<{ logits: Float32Array; probabilities: Float32Array }> {
+  async predict(images: Float32Array<ArrayBuffer>, n = images.length / this.model.inputShape.reduce((a, b) => a * b, 1)): Promise<{ logits: Float32Array; probabilities: Float32Array }> {
     this.checkAlive();
     const per = this.model.inputShape.reduce((a, b) => a * b, 1);
     if (!Number.isInteger(n) || n < 1 || images.length !== n * per) {
