@@ -1,0 +1,179 @@
+import { describe, expect, it } from 'vitest';
+import { ShapeError } from '../../src/errors';
+import { createStorage, readF32, uploadStorage } from '../../src/gpu/buffers';
+import type { PreparedDispatch } from '../../src/gpu/kernel';
+import { prepareGemm, prepareGemmNaive, type GemmShape } from '../../src/kernels/gemm';
+import { gemm } from '../../src/reference/gemm';
+import { Rng } from '../../src/util/rng';
+import { allclose } from '../util/allclose';
+import { runDispatches, testDevice } from '../util/device';
+
+// Two kinds of inputs, two tolerances:
+// - Quantized: every input a multiple of 1/16 in [-1, 1]. Each product is a
+//   multiple of 2^-8 and every partial sum (|sum| <= k + 1 <= 1601 < 2^11)
+//   needs at most 19 significant bits, so f32 represents it exactly in any
+//   summation order: the GPU must match the float64 reference exactly. This
+//   is what catches indexing and edge bugs (a dropped or doubled term).
+// - Uniform f32 in [-1, 1]: recursive f32 summation of k products plus the
+//   bias add errs by at most (k + 2) * 2^-24 * sum_p |a_p b_p| (+ |bias|)
+//   (Higham, gamma_n bound; ReLU is 1-Lipschitz), so atol is that bound at
+//   the largest such sum of the output.
+const EXACT = { atol: 0, rtol: 0 };
+const U = 2 ** -24;
+
+type Variant = 'NN' | 'NT' | 'TN';
+const TRANS: Record<Variant, { transA: boolean; transB: boolean }> = {
+  NN: { transA: false, transB: false },
+  NT: { transA: false, transB: true },
+  TN: { transA: true, transB: false },
+};
+const EPILOGUES = [
+  { bias: false, relu: false },
+  { bias: true, relu: false },
+  { bias: false, relu: true },
+  { bias: true, relu: true },
+];
+
+function quantized(rng: Rng, n: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (rng.int(33) - 16) / 16;
+  return out;
+}
+
+function abs(x: Float32Array): Float32Array {
+  return x.map(Math.abs);
+}
+
+interface Case {
+  what: string;
+  m: number;
+  n: number;
+  k: number;
+  variant: Variant;
+}
+
+/** Runs every epilogue of one case through `prepare` and checks each output. */
+async function check(
+  c: Case,
+  prepare: typeof prepareGemm,
+  inputs: 'quantized' | 'uniform',
+): Promise<void> {
+  const device = await testDevice();
+  const { m, n, k, variant } = c;
+  const rng = new Rng(m * 7919 + n * 104729 + k * 31 + variant.charCodeAt(1));
+  const make = (len: number) => (inputs === 'quantized' ? quantized(rng, len) : rng.floats(len));
+  const aHost = make(m * k);
+  const bHost = make(k * n);
+  const biasHost = make(n);
+  const a = uploadStorage(device, aHost, 'a');
+  const b = uploadStorage(device, bHost, 'b');
+  const bias = uploadStorage(device, biasHost, 'bias');
+  // C starts as NaN: an output the kernel forgets to write fails the check.
+  const outs = EPILOGUES.map(() => uploadStorage(device, new Float32Array(m * n).fill(NaN), 'c'));
+  const dispatches: PreparedDispatch[] = [];
+  for (let e = 0; e < EPILOGUES.length; e++) {
+    const shape: GemmShape = { m, n, k, ...TRANS[variant], ...EPILOGUES[e] };
+    const buffers = EPILOGUES[e].bias ? { c: outs[e], a, b, bias } : { c: outs[e], a, b };
+    dispatches.push(await prepare(device, buffers, shape));
+  }
+  await runDispatches(device, dispatches);
+  // The largest sum of |a_p b_p| (+ |bias|) over outputs, for the f32 bound.
+  const scale = gemm(abs(aHost), abs(bHost), abs(biasHost), { m, n, k, ...TRANS[variant] });
+  const maxScale = scale.reduce((x, y) => Math.max(x, y), 0);
+  const tol = inputs === 'quantized' ? EXACT : { atol: (k + 2) * U * maxScale, rtol: 0 };
+  for (let e = 0; e < EPILOGUES.length; e++) {
+    const { bias: withBias, relu } = EPILOGUES[e];
+    const want = gemm(aHost, bHost, withBias ? biasHost : null, { m, n, k, ...TRANS[variant], relu });
+    const got = await readF32(device, outs[e], m * n);
+    const tag = `${dispatches[e].kernel} ${variant} ${c.what} m=${m} n=${n} k=${k}` +
+      `${withBias ? ' +bias' : ''}${relu ? ' +relu' : ''} (${inputs})`;
+    allclose(tag, got, want, tol);
+  }
+  for (const d of dispatches) d.destroy();
+  for (const buf of [a, b, bias, ...outs]) buf.destroy();
+}
+
+// The reference CNN's dense layer: x (batch, 1600) · W (1600, 10) + bias, and
+// its backward products dx = dy·Wᵀ and dW = xᵀ·dy.
+const dense: Case[] = [1, 7, 128].flatMap((batch) => [
+  { what: 'dense forward', m: batch, n: 10, k: 1600, variant: 'NN' as const },
+  { what: 'dense dx', m: batch, n: 1600, k: 10, variant: 'NT' as const },
+  { what: 'dense dW', m: 1600, n: 10, k: batch, variant: 'TN' as const },
+]);
+
+const variants: Variant[] = ['NN', 'NT', 'TN'];
+const generic: Case[] = [
+  { what: 'square', m: 64, n: 64, k: 64 },
+  { what: 'square', m: 128, n: 128, k: 128 },
+  { what: 'scalar', m: 1, n: 1, k: 1 },
+  { what: 'odd', m: 3, n: 5, k: 7 },
+  { what: 'odd', m: 33, n: 65, k: 17 },
+  // m past the 64-row tile; n and k multiples of 4 (vec4 paths with edges).
+  { what: 'm edge', m: 70, n: 36, k: 44 },
+  // k not a multiple of 4 (scalar A / B loads) and not of TILE_K.
+  { what: 'k edge', m: 64, n: 64, k: 30 },
+  // k longer than one k-tile, with a partial last tile.
+  { what: 'k tiles', m: 20, n: 12, k: 100 },
+].flatMap((s) => variants.map((variant) => ({ ...s, variant })));
+
+describe('gemm_tiled', () => {
+  for (const c of [...dense, ...generic]) {
+    it(`${c.variant} ${c.what} m=${c.m} n=${c.n} k=${c.k}: exact on quantized inputs`, async () => {
+      await check(c, prepareGemm, 'quantized');
+    });
+  }
+  for (const c of [...dense, ...generic]) {
+    it(`${c.variant} ${c.what} m=${c.m} n=${c.n} k=${c.k}: within the f32 bound on uniform inputs`, async () => {
+      await check(c, prepareGemm, 'uniform');
+    });
+  }
+
+  it('rejects bad shapes and small buffers before dispatching', async () => {
+    const device = await testDevice();
+    const big = createStorage(device, 4096, 'big');
+    const small = createStorage(device, 64, 'small');
+    const shape = { m: 16, n: 16, k: 16 };
+    await expect(prepareGemm(device, { c: big, a: small, b: big }, shape)).rejects.toThrow(ShapeError);
+    await expect(prepareGemm(device, { c: big, a: small, b: big }, shape)).rejects.toThrow(/gemm_tiled: a/);
+    await expect(prepareGemm(device, { c: small, a: big, b: big }, shape)).rejects.toThrow(/gemm_tiled: c/);
+    await expect(prepareGemm(device, { c: big, a: big, b: big }, { ...shape, bias: true })).rejects.toThrow(
+      /gemm_tiled: bias/,
+    );
+    await expect(prepareGemm(device, { c: big, a: big, b: big }, { ...shape, k: 0 })).rejects.toThrow(/gemm_tiled: k/);
+    await expect(prepareGemmNaive(device, { c: big, a: big, b: small }, shape)).rejects.toThrow(/gemm_naive: b/);
+  });
+});
+
+describe('gemm_naive', () => {
+  for (const c of generic.filter((g) => g.m <= 64)) {
+    it(`${c.variant} ${c.what} m=${c.m} n=${c.n} k=${c.k}: exact on quantized inputs`, async () => {
+      await check(c, prepareGemmNaive, 'quantized');
+    });
+  }
+});
+
+describe('gemm speed (informational, no assertion)', () => {
+  it('prints GFLOP/s of tiled and naive at 256 x 256 x 256', async () => {
+    const device = await testDevice();
+    const size = 256;
+    const rng = new Rng(256);
+    const a = uploadStorage(device, rng.floats(size * size), 'a');
+    const b = uploadStorage(device, rng.floats(size * size), 'b');
+    const c = createStorage(device, size * size * 4, 'c');
+    const shape = { m: size, n: size, k: size };
+    for (const [name, prepare] of [
+      ['tiled', prepareGemm],
+      ['naive', prepareGemmNaive],
+    ] as const) {
+      const d = await prepare(device, { c, a, b }, shape);
+      await runDispatches(device, [d]); // warm-up (pipeline, first touch)
+      const reps = 3;
+      const t0 = performance.now();
+      await runDispatches(device, Array(reps).fill(d));
+      const ms = (performance.now() - t0) / reps;
+      console.log(`[speed] gemm ${name} 256^3: ${ms.toFixed(1)} ms, ${((2 * size ** 3) / ms / 1e6).toFixed(2)} GFLOP/s`);
+      d.destroy();
+    }
+    for (const buf of [a, b, c]) buf.destroy();
+  });
+});
