@@ -132,7 +132,7 @@ export function centerOfMass(
  * The 28x28 MNIST-like image (floats in [0, 1], ink bright, row-major) of a
  * drawing, or null when nothing is drawn.
  */
-export function preprocessDigit(image: PadImage, options: PreprocessOptions = {}): Float32Array | null {
+export function preprocessDigit(image: PadImage, options: PreprocessOptions = {}): Float32Array<ArrayBuffer> | null {
   const { width, height } = image;
   const ink = inkOf(image);
   let peak = 0;

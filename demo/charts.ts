@@ -1,0 +1,128 @@
+// Live training curves (the paper's Figure 7) with uPlot: one chart for loss,
+// one for accuracy, each with the training curve (the running average of the
+// epoch so far, as Keras reports it) and the validation points at epoch ends.
+// x is in epochs, fractional while an epoch runs.
+
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+
+const TRAIN_COLOUR = '#2563eb';
+const VAL_COLOUR = '#ea580c';
+
+export interface CurveOptions {
+  title: string;
+  /** Formats a y value for the axis and legend. */
+  format: (v: number) => string;
+  /** Fixed y range, e.g. accuracy in [0, 1]; omitted: fit the data. */
+  range?: [number, number];
+}
+
+export class CurveChart {
+  private xs: number[] = [];
+  private train: (number | null)[] = [];
+  private val: (number | null)[] = [];
+  private readonly plot: uPlot;
+  private pending = false;
+
+  constructor(
+    private readonly el: HTMLElement,
+    options: CurveOptions,
+  ) {
+    const fmt = (_: uPlot, v: number | null) => (v === null || v === undefined ? '–' : options.format(v));
+    this.plot = new uPlot(
+      {
+        title: options.title,
+        width: Math.max(260, el.clientWidth),
+        height: 220,
+        scales: {
+          x: { time: false, range: (_u, min, max) => [0, Math.max(1, Math.ceil(max ?? min ?? 1))] },
+          y: options.range ? { range: options.range } : { auto: true },
+        },
+        axes: [
+          { label: 'epoch', size: 40, values: (_u, ticks) => ticks.map((t) => (Number.isInteger(t) ? String(t) : '')) },
+          { size: 56, values: (_u, ticks) => ticks.map((t) => options.format(t)) },
+        ],
+        series: [
+          { label: 'epoch', value: (_u, v) => (v === null ? '–' : v.toFixed(2)) },
+          { label: 'training', stroke: TRAIN_COLOUR, width: 2, value: fmt, points: { show: false } },
+          {
+            label: 'validation',
+            stroke: VAL_COLOUR,
+            width: 2,
+            value: fmt,
+            spanGaps: true,
+            points: { show: true, size: 7, fill: VAL_COLOUR },
+          },
+        ],
+        legend: { live: false },
+      },
+      [[], [], []],
+      el,
+    );
+    new ResizeObserver(() => {
+      const width = Math.max(260, this.el.clientWidth);
+      if (Math.abs(width - this.plot.width) > 1) this.plot.setSize({ width, height: 220 });
+    }).observe(el);
+  }
+
+  /** Points plotted so far (training and validation), for tests and status. */
+  get trainPoints(): number {
+    return this.train.filter((v) => v !== null).length;
+  }
+
+  get valPoints(): number {
+    return this.val.filter((v) => v !== null).length;
+  }
+
+  addTrain(x: number, y: number): void {
+    this.xs.push(x);
+    this.train.push(y);
+    this.val.push(null);
+    this.redraw();
+  }
+
+  /** The epoch-end point: training value and validation value at x = epoch. */
+  addEpoch(epoch: number, trainY: number, valY: number): void {
+    const last = this.xs.length - 1;
+    if (last >= 0 && Math.abs(this.xs[last] - epoch) < 1e-9) {
+      this.train[last] = trainY;
+      this.val[last] = Number.isFinite(valY) ? valY : null;
+    } else {
+      this.xs.push(epoch);
+      this.train.push(trainY);
+      this.val.push(Number.isFinite(valY) ? valY : null);
+    }
+    this.redraw();
+  }
+
+  /** Drops everything after epoch `epoch` (after resuming from a snapshot). */
+  truncate(epoch: number): void {
+    const keep = this.xs.findIndex((x) => x > epoch + 1e-9);
+    if (keep < 0) return;
+    this.xs.length = keep;
+    this.train.length = keep;
+    this.val.length = keep;
+    this.redraw();
+  }
+
+  clear(): void {
+    this.truncate(-1);
+  }
+
+  private sync(): void {
+    this.el.dataset.trainPoints = String(this.trainPoints);
+    this.el.dataset.valPoints = String(this.valPoints);
+    this.plot.setData([this.xs, this.train, this.val]);
+  }
+
+  // Progress arrives several times a second; redrawing once per frame at
+  // most keeps the main thread free for the UI.
+  private redraw(): void {
+    if (this.pending) return;
+    this.pending = true;
+    setTimeout(() => {
+      this.pending = false;
+      this.sync();
+    }, 100);
+  }
+}

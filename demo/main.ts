@@ -1,0 +1,714 @@
+// The demo page: acquire WebGPU, load MNIST, train the paper's CNN with the
+// engine's WGSL kernels, and show what the network learned.
+//
+// Everything runs on the main thread: the trainer's GPU work is asynchronous
+// (it awaits buffer maps between command buffers), so the page keeps
+// responding while the GPU trains.
+
+import { mnistSubset, type MnistSplit } from '../src/data/mnist';
+import {
+  AdapterLimitError,
+  CheckpointError,
+  DeviceLostError,
+  FileFormatError,
+  NonFiniteLossError,
+  ShapeError,
+  WebGpuUnavailableError,
+} from '../src/errors';
+import { acquireDevice, whenLost, type AcquiredDevice } from '../src/gpu/device';
+import { buildModel, type ModelSpec } from '../src/model/model';
+import { decodeSafetensors } from '../src/model/safetensors';
+import { Trainer, type EpochResult, type EvalResult, type Snapshot, type StepProgress } from '../src/model/trainer';
+import { CurveChart } from './charts';
+import { loadMnist } from './mnist-loader';
+import { DrawingPad } from './pad';
+import { preprocessDigit } from './preprocess';
+import { canProfile, profileStep } from './profiler';
+import {
+  checkValue,
+  DEFAULT_SETTINGS,
+  modelSpecFor,
+  settingsFromSpec,
+  settingsFromUrl,
+  URL_PARAMS,
+  type DemoSettings,
+} from './settings';
+import {
+  addEpochRow,
+  drawDigit,
+  int,
+  num,
+  pct,
+  renderConfusion,
+  renderKernelTimes,
+  renderMisclassified,
+  renderProbabilities,
+  truncateEpochRows,
+} from './views';
+
+type Phase =
+  | 'starting'
+  | 'no-webgpu'
+  | 'loading'
+  | 'ready'
+  | 'preparing'
+  | 'training'
+  | 'pausing'
+  | 'paused'
+  | 'done'
+  | 'lost'
+  | 'recovering'
+  | 'error';
+
+/** One training run: its trainer, the data it uses and its last checkpoint. */
+interface Run {
+  trainer: Trainer;
+  spec: ModelSpec;
+  settings: DemoSettings;
+  train: MnistSplit;
+  test: MnistSplit;
+  targetEpochs: number;
+  /** Host copy taken at every epoch end: what a lost device resumes from. */
+  snapshot: Snapshot | null;
+}
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
+  const e = document.getElementById(id);
+  if (!e) throw new Error(`demo: no element #${id}`);
+  return e as T;
+};
+
+const ui = {
+  adapter: $('adapter'),
+  timestamps: $('timestamps'),
+  banner: $('banner'),
+  bannerText: $('banner-text'),
+  lostResume: $<HTMLButtonElement>('lost-resume'),
+  bannerClose: $<HTMLButtonElement>('banner-close'),
+  dataProgress: $<HTMLProgressElement>('data-progress'),
+  dataStatus: $('data-status'),
+  form: $<HTMLFormElement>('settings'),
+  preset: $<HTMLSelectElement>('preset'),
+  cnnFields: $<HTMLFieldSetElement>('cnn-fields'),
+  urlNote: $('url-note'),
+  formError: $('form-error'),
+  train: $<HTMLButtonElement>('train'),
+  pause: $<HTMLButtonElement>('pause'),
+  resume: $<HTMLButtonElement>('resume'),
+  reset: $<HTMLButtonElement>('reset'),
+  state: $('state'),
+  progress: $<HTMLProgressElement>('progress'),
+  progressText: $('progress-text'),
+  runningLoss: $('running-loss'),
+  runningAccuracy: $('running-accuracy'),
+  imagesPerSecond: $('images-per-second'),
+  testAccuracy: $('test-accuracy'),
+  epochRows: $<HTMLTableElement>('epoch-table').tBodies[0],
+  kernelTimes: $('kernel-times'),
+  testSummary: $('test-summary'),
+  confusion: $('confusion'),
+  misclassified: $('misclassified'),
+  misclassifiedCount: $('misclassified-count'),
+  pad: $<HTMLCanvasElement>('pad'),
+  padClear: $<HTMLButtonElement>('pad-clear'),
+  padPreview: $<HTMLCanvasElement>('pad-preview'),
+  prediction: $('prediction'),
+  probabilities: $('probabilities'),
+  padStatus: $('pad-status'),
+  save: $<HTMLButtonElement>('save'),
+  load: $<HTMLInputElement>('load'),
+  loadLabel: $('load-label'),
+  weightsStatus: $('weights-status'),
+};
+
+/** Form input id for each URL parameter name. */
+const INPUT_IDS: Record<string, string> = { train: 'train-count', test: 'test-count' };
+const inputFor = (name: string) => $<HTMLInputElement>(INPUT_IDS[name] ?? name);
+
+let phase: Phase = 'starting';
+let gpu: AcquiredDevice | null = null;
+let mnist: { train: MnistSplit; test: MnistSplit } | null = null;
+let run: Run | null = null;
+let pauseRequested = false;
+/** Whether the training loop was running when the device was lost, and the phase then. */
+let trainingWhenLost = false;
+let phaseWhenLost: Phase = 'ready';
+
+const lossChart = new CurveChart($('loss-chart'), { title: 'Loss', format: (v) => v.toFixed(2) });
+const accuracyChart = new CurveChart($('accuracy-chart'), {
+  title: 'Accuracy',
+  format: (v) => `${Math.round(v * 100)}%`,
+  range: [0, 1],
+});
+
+// ---------------------------------------------------------------- messages
+
+function showBanner(kind: 'error' | 'warning' | 'info', text: string, offerResume = false): void {
+  ui.banner.className = `banner ${kind}`;
+  ui.banner.dataset.kind = kind;
+  ui.bannerText.textContent = text;
+  ui.lostResume.hidden = !offerResume;
+  ui.banner.hidden = false;
+}
+
+function hideBanner(): void {
+  ui.banner.hidden = true;
+  ui.banner.dataset.kind = '';
+}
+
+function describeError(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function friendlyGpuError(e: unknown): string {
+  if (e instanceof WebGpuUnavailableError) {
+    if (!navigator.gpu) {
+      const origin = window.isSecureContext
+        ? ''
+        : ' WebGPU also needs a secure origin: open the page from https:// or http://localhost.';
+      return (
+        'This browser does not offer WebGPU, so the demo cannot run here. Open it in Chrome or Edge 113 or newer ' +
+        '(desktop), or Chrome 121+ on Android. Firefox and Safari need WebGPU switched on in their settings.' +
+        origin
+      );
+    }
+    return (
+      'WebGPU is there, but the browser found no usable GPU adapter: the GPU or its driver may be blocklisted. ' +
+      'chrome://gpu tells why; on Linux, Chrome may need chrome://flags/#enable-unsafe-webgpu and a Vulkan driver.'
+    );
+  }
+  if (e instanceof AdapterLimitError) {
+    return (
+      `Your GPU adapter is too limited for this demo: it needs ${e.limit} of at least ${e.required}, ` +
+      `and this adapter offers ${e.available}. Try another browser or a machine with a more capable GPU.`
+    );
+  }
+  return `Could not start WebGPU: ${describeError(e)}`;
+}
+
+// ------------------------------------------------------------------ phases
+
+function setPhase(p: Phase): void {
+  phase = p;
+  const labels: Record<Phase, string> = {
+    starting: 'starting',
+    'no-webgpu': 'no WebGPU',
+    loading: 'loading data',
+    ready: run ? 'model ready' : 'ready',
+    preparing: 'compiling kernels',
+    training: 'training',
+    pausing: 'pausing…',
+    paused: 'paused',
+    done: 'done',
+    lost: 'device lost',
+    recovering: 'resuming on a new device',
+    error: 'stopped',
+  };
+  ui.state.textContent = labels[p];
+  ui.state.dataset.phase = p;
+  document.body.dataset.phase = p;
+  const idle = p === 'ready' || p === 'done' || p === 'error';
+  const haveData = gpu !== null && mnist !== null;
+  ui.train.disabled = !(haveData && idle);
+  ui.pause.disabled = p !== 'training';
+  ui.resume.disabled = p !== 'paused';
+  ui.reset.disabled = !(run !== null && (idle || p === 'paused'));
+  for (const el of Array.from(ui.form.elements)) (el as HTMLInputElement).disabled = !idle;
+  ui.cnnFields.disabled = !idle || ui.preset.value !== 'paper-cnn';
+  ui.save.disabled = !(run !== null && (idle || p === 'paused' || p === 'training'));
+  const canLoad = haveData && (idle || p === 'paused');
+  ui.load.disabled = !canLoad;
+  ui.loadLabel.classList.toggle('disabled', !canLoad);
+}
+
+// -------------------------------------------------------------------- form
+
+function writeForm(s: DemoSettings): void {
+  ui.preset.value = s.preset;
+  for (const [name, rule] of Object.entries(URL_PARAMS)) inputFor(name).value = String(s[rule.key]);
+  ui.cnnFields.disabled = ui.preset.disabled || s.preset !== 'paper-cnn';
+}
+
+/** The form's settings, or null (with the problem shown) when a value is out of range. */
+function readForm(): DemoSettings | null {
+  const s = { preset: ui.preset.value } as DemoSettings;
+  const problems: string[] = [];
+  for (const [name, rule] of Object.entries(URL_PARAMS)) {
+    const raw = inputFor(name).value.trim();
+    const value = Number(raw);
+    const problem = raw === '' ? `${name} is empty` : checkValue(name, value);
+    if (problem) problems.push(problem);
+    s[rule.key] = value;
+  }
+  if (problems.length === 0) {
+    try {
+      buildModel(modelSpecFor(s));
+    } catch (e) {
+      problems.push(`this model cannot be built: ${describeError(e)}`);
+    }
+  }
+  ui.formError.hidden = problems.length === 0;
+  ui.formError.textContent = problems.join('; ');
+  return problems.length === 0 ? s : null;
+}
+
+ui.preset.addEventListener('change', () => {
+  ui.cnnFields.disabled = ui.preset.value !== 'paper-cnn';
+});
+
+// ------------------------------------------------------------------ WebGPU
+
+async function acquireGpu(): Promise<AcquiredDevice> {
+  const acquired = await acquireDevice({ label: 'wgsl-nn demo' });
+  gpu = acquired;
+  ui.adapter.textContent = acquired.adapterName;
+  ui.timestamps.textContent = acquired.hasTimestamps ? 'timestamp queries available' : 'no timestamp queries';
+  const device = acquired.device;
+  device.addEventListener('uncapturederror', (e) => {
+    const error = (e as GPUUncapturedErrorEvent).error;
+    console.error('WebGPU error:', error.message);
+    showBanner('error', `GPU error: ${error.message}`);
+  });
+  whenLost(device).then((err) => onDeviceLost(device, err));
+  return acquired;
+}
+
+function onDeviceLost(device: GPUDevice, err: DeviceLostError): void {
+  // A device we already replaced, or a loss already being handled.
+  if (gpu?.device !== device || phase === 'lost' || phase === 'recovering') return;
+  trainingWhenLost = phase === 'training' || phase === 'pausing' || phase === 'preparing';
+  phaseWhenLost = phase;
+  const wasPaused = phase === 'paused';
+  setPhase('lost');
+  ui.train.disabled = true;
+  const from = run?.snapshot
+    ? ` Your model is safe in memory as of the end of epoch ${run.snapshot.epoch}` +
+      (trainingWhenLost || wasPaused ? '; resuming repeats at most the epoch that was running.' : '.')
+    : '';
+  showBanner(
+    'error',
+    `The GPU device was lost (${err.reason}: ${err.message.replace(/^GPU device lost \([^)]*\): /, '')}). ` +
+      `This happens when the driver resets or the browser reclaims the GPU.${from}`,
+    true,
+  );
+  ui.padStatus.textContent = 'The GPU device was lost.';
+}
+
+async function recover(): Promise<void> {
+  setPhase('recovering');
+  showBanner('info', 'Acquiring a new GPU device…');
+  try {
+    const acquired = await acquireGpu();
+    if (run) {
+      const old = run;
+      const trainer = await Trainer.create(acquired.device, trainConfig(old.settings, old.spec), {
+        train: old.train,
+        test: old.test,
+      });
+      if (old.snapshot) trainer.restore(old.snapshot);
+      run = { ...old, trainer };
+      const epoch = trainer.epoch;
+      lossChart.truncate(epoch);
+      accuracyChart.truncate(epoch);
+      truncateEpochRows(ui.epochRows, epoch);
+      showBanner('info', `Resumed on a new GPU device from the end of epoch ${epoch}.`);
+      if (trainingWhenLost) {
+        pauseRequested = false;
+        void trainLoop(run);
+      } else {
+        // Paused stays paused (Resume trains on); a finished model stays finished.
+        setPhase(phaseWhenLost === 'paused' ? 'paused' : 'done');
+      }
+    } else {
+      showBanner('info', 'Resumed on a new GPU device.');
+      setPhase('ready');
+    }
+    classifyPad();
+  } catch (e) {
+    gpu = null;
+    setPhase('lost');
+    showBanner('error', `Could not get a new GPU device: ${friendlyGpuError(e)}`, true);
+  }
+}
+
+// -------------------------------------------------------------------- data
+
+async function loadData(): Promise<void> {
+  setPhase('loading');
+  ui.dataStatus.textContent = 'downloading…';
+  const started = performance.now();
+  const data = await loadMnist(({ loaded, total }) => {
+    ui.dataProgress.value = loaded / total;
+    ui.dataStatus.textContent = `${(loaded / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`;
+  });
+  mnist = data;
+  ui.dataProgress.value = 1;
+  ui.dataStatus.textContent =
+    `${int(data.train.count)} training and ${int(data.test.count)} test images loaded ` +
+    `in ${((performance.now() - started) / 1000).toFixed(1)} s`;
+  ui.dataStatus.dataset.loaded = 'true';
+}
+
+// ---------------------------------------------------------------- training
+
+function trainConfig(s: DemoSettings, spec: ModelSpec) {
+  return { model: spec, batchSize: s.batchSize, seed: s.seed, learningRate: s.learningRate };
+}
+
+function clearResults(): void {
+  lossChart.clear();
+  accuracyChart.clear();
+  ui.epochRows.replaceChildren();
+  ui.progress.value = 0;
+  ui.progressText.textContent = 'not started';
+  for (const el of [ui.runningLoss, ui.runningAccuracy, ui.imagesPerSecond, ui.testAccuracy]) el.textContent = '–';
+  ui.testSummary.textContent = '';
+  ui.confusion.innerHTML = '<p class="muted small">after the first epoch</p>';
+  ui.misclassified.replaceChildren();
+  ui.misclassifiedCount.textContent = '';
+}
+
+function onProgress(r: Run, p: StepProgress): void {
+  const fraction = p.step / p.steps;
+  ui.progress.value = fraction;
+  ui.progressText.textContent = `epoch ${p.epoch + 1} of ${r.targetEpochs} · step ${int(p.step)} of ${int(p.steps)}`;
+  ui.runningLoss.textContent = num(p.loss);
+  ui.runningAccuracy.textContent = pct(p.accuracy);
+  ui.imagesPerSecond.textContent = int(p.imagesPerSecond);
+  lossChart.addTrain(p.epoch + fraction, p.loss);
+  accuracyChart.addTrain(p.epoch + fraction, p.accuracy);
+}
+
+function showEvaluation(r: Run, ev: EvalResult): void {
+  ui.testAccuracy.textContent = pct(ev.accuracy);
+  ui.testAccuracy.dataset.value = String(ev.accuracy);
+  ui.testSummary.textContent = `${int(ev.count)} images · loss ${num(ev.loss)} · accuracy ${pct(ev.accuracy)}`;
+  renderConfusion(ui.confusion, ev.confusion);
+  const wrong = renderMisclassified(ui.misclassified, r.test, ev.predictions, 60);
+  ui.misclassifiedCount.textContent =
+    wrong > 60 ? `${int(wrong)} of ${int(ev.count)}, the first 60 shown` : `${int(wrong)} of ${int(ev.count)}`;
+}
+
+/** Times one training step per kernel, then puts the snapshot back (profiling trains). */
+async function profile(r: Run): Promise<void> {
+  if (!gpu || !canProfile(gpu.device)) {
+    ui.kernelTimes.innerHTML = '<p class="muted">timestamp queries not available on this adapter</p>';
+    return;
+  }
+  if (!r.snapshot) return;
+  const result = await profileStep(r.trainer.device, r.trainer.trainPlan, 3);
+  r.trainer.restore(r.snapshot);
+  renderKernelTimes(ui.kernelTimes, result, r.settings.batchSize);
+}
+
+async function afterEpoch(r: Run, res: EpochResult): Promise<void> {
+  addEpochRow(ui.epochRows, res);
+  lossChart.addEpoch(res.epoch, res.loss, res.valLoss);
+  accuracyChart.addEpoch(res.epoch, res.accuracy, res.valAccuracy);
+  ui.imagesPerSecond.textContent = int(res.imagesPerSecond);
+  r.snapshot = await r.trainer.snapshot();
+  showEvaluation(r, await r.trainer.evaluate());
+  classifyPad();
+  await profile(r);
+}
+
+async function trainLoop(r: Run): Promise<void> {
+  setPhase('training');
+  try {
+    while (r.trainer.epoch < r.targetEpochs) {
+      const res = await r.trainer.trainEpoch({ onProgress: (p) => onProgress(r, p), shouldPause: () => pauseRequested });
+      if (run !== r) return; // reset or replaced meanwhile
+      if (!res) {
+        setPhase('paused');
+        return;
+      }
+      await afterEpoch(r, res);
+    }
+    ui.progressText.textContent = `finished ${r.targetEpochs} epoch${r.targetEpochs === 1 ? '' : 's'}`;
+    setPhase('done');
+  } catch (e) {
+    runFailed(e);
+  }
+}
+
+function runFailed(e: unknown): void {
+  if (e instanceof DeviceLostError || phase === 'lost' || phase === 'recovering') {
+    // The device-lost handler owns the message and the way back.
+    if (gpu && phase !== 'lost' && phase !== 'recovering') {
+      onDeviceLost(gpu.device, e instanceof DeviceLostError ? e : new DeviceLostError('unknown', describeError(e)));
+    }
+    return;
+  }
+  console.error(e);
+  if (e instanceof NonFiniteLossError && run?.snapshot) {
+    run.trainer.restore(run.snapshot);
+    showBanner(
+      'error',
+      `${e.message}. The model was put back to the end of epoch ${run.snapshot.epoch}; ` +
+        'a smaller learning rate usually avoids this.',
+    );
+  } else if (e instanceof ShapeError) {
+    showBanner('error', `This configuration cannot be trained: ${e.message}`);
+  } else {
+    showBanner('error', `Training stopped: ${describeError(e)}`);
+  }
+  setPhase('error');
+}
+
+async function startTraining(): Promise<void> {
+  if (!gpu || !mnist) return;
+  const settings = readForm();
+  if (!settings) return;
+  hideBanner();
+  if (run) {
+    run.trainer.destroy();
+    run = null;
+  }
+  clearResults();
+  setPhase('preparing');
+  ui.progressText.textContent = 'uploading data and compiling kernels…';
+  try {
+    const spec = modelSpecFor(settings);
+    const train = mnistSubset(mnist.train, settings.trainCount);
+    const test = mnistSubset(mnist.test, settings.testCount);
+    const trainer = await Trainer.create(gpu.device, trainConfig(settings, spec), { train, test });
+    const r: Run = { trainer, spec, settings, train, test, targetEpochs: settings.epochs, snapshot: null };
+    run = r;
+    r.snapshot = await trainer.snapshot();
+    ui.progressText.textContent = 'timing kernels…';
+    await profile(r);
+    pauseRequested = false;
+    await trainLoop(r);
+  } catch (e) {
+    runFailed(e);
+  }
+}
+
+async function reset(): Promise<void> {
+  pauseRequested = true;
+  if (run) run.trainer.destroy();
+  run = null;
+  clearResults();
+  hideBanner();
+  ui.kernelTimes.innerHTML = '<p class="muted small">measured when training starts and after each epoch</p>';
+  ui.weightsStatus.textContent = '';
+  setPhase('ready');
+  classifyPad();
+}
+
+ui.train.addEventListener('click', () => void startTraining());
+ui.pause.addEventListener('click', () => {
+  pauseRequested = true;
+  setPhase('pausing');
+});
+ui.resume.addEventListener('click', () => {
+  if (!run) return;
+  pauseRequested = false;
+  void trainLoop(run);
+});
+ui.reset.addEventListener('click', () => void reset());
+ui.lostResume.addEventListener('click', () => void recover());
+ui.bannerClose.addEventListener('click', hideBanner);
+
+// ------------------------------------------------------------- drawing pad
+
+let padBusy = false;
+let padDirty = false;
+let padUpdates = 0;
+
+async function classifyPad(): Promise<void> {
+  padDirty = true;
+  if (padBusy) return;
+  padBusy = true;
+  try {
+    while (padDirty) {
+      padDirty = false;
+      const pixels = preprocessDigit(pad.image());
+      drawDigit(ui.padPreview, pixels ?? new Float32Array(28 * 28), false);
+      const trainer = run?.trainer;
+      if (!pixels) {
+        renderProbabilities(ui.probabilities, null);
+        ui.prediction.textContent = '–';
+        ui.padStatus.textContent = trainer ? 'Draw a digit with the mouse, a pen or a finger.' : 'Train a model or load weights, then draw.';
+        continue;
+      }
+      if (!trainer || phase === 'lost' || phase === 'recovering') {
+        renderProbabilities(ui.probabilities, null);
+        ui.prediction.textContent = '–';
+        ui.padStatus.textContent = 'Train a model or load weights to classify this digit.';
+        continue;
+      }
+      const started = performance.now();
+      const { probabilities } = await trainer.predict(pixels);
+      let best = 0;
+      for (let d = 1; d < probabilities.length; d++) if (probabilities[d] > probabilities[best]) best = d;
+      renderProbabilities(ui.probabilities, probabilities);
+      ui.prediction.textContent = String(best);
+      padUpdates += 1;
+      ui.probabilities.dataset.updates = String(padUpdates);
+      ui.padStatus.textContent = `classified on the GPU in ${(performance.now() - started).toFixed(0)} ms`;
+    }
+  } catch (e) {
+    ui.padStatus.textContent = `Could not classify: ${describeError(e)}`;
+  } finally {
+    padBusy = false;
+  }
+}
+
+const pad = new DrawingPad(ui.pad, () => void classifyPad());
+ui.padClear.addEventListener('click', () => pad.clear());
+renderProbabilities(ui.probabilities, null);
+
+// ----------------------------------------------------------------- weights
+
+function download(bytes: Uint8Array, name: string): void {
+  const url = URL.createObjectURL(new Blob([new Uint8Array(bytes)], { type: 'application/octet-stream' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+async function saveWeights(): Promise<void> {
+  if (!run) return;
+  try {
+    const bytes = await run.trainer.saveCheckpoint();
+    const name = `wgsl-nn-${run.spec.name}-epoch${run.trainer.epoch}.safetensors`;
+    download(bytes, name);
+    ui.weightsStatus.className = 'small muted';
+    ui.weightsStatus.textContent = `Saved ${name} (${(bytes.length / 1024).toFixed(0)} KiB).`;
+  } catch (e) {
+    ui.weightsStatus.className = 'small error';
+    ui.weightsStatus.textContent = `Could not save the weights: ${describeError(e)}`;
+  }
+}
+
+/** The model a checkpoint was saved from, from its metadata; null when it does not say. */
+function specOfCheckpoint(bytes: Uint8Array, file: string): ModelSpec | null {
+  const { metadata } = decodeSafetensors(bytes, file);
+  if (!metadata?.model) return null;
+  let spec: ModelSpec;
+  try {
+    spec = JSON.parse(metadata.model) as ModelSpec;
+    buildModel(spec);
+  } catch (e) {
+    throw new CheckpointError(`${file}: its metadata describes a model this page cannot build (${describeError(e)})`);
+  }
+  return spec;
+}
+
+/**
+ * Loads a checkpoint. Everything is checked before the current model is
+ * touched: a bad file leaves it exactly as it was. A file for another model
+ * shape gets a new trainer, which replaces the current one only on success.
+ */
+async function loadWeights(file: File): Promise<void> {
+  if (!gpu || !mnist) return;
+  const before = phase;
+  ui.load.disabled = true;
+  ui.weightsStatus.className = 'small muted';
+  ui.weightsStatus.textContent = `Loading ${file.name}…`;
+  try {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const current = run;
+    const spec = specOfCheckpoint(bytes, file.name) ?? current?.spec ?? modelSpecFor(readForm() ?? DEFAULT_SETTINGS);
+    if (current && JSON.stringify(current.spec) === JSON.stringify(spec)) {
+      await current.trainer.loadCheckpoint(bytes, file.name);
+    } else {
+      const base = current?.settings ?? readForm() ?? DEFAULT_SETTINGS;
+      const settings = settingsFromSpec(spec, base) ?? base;
+      const train = mnistSubset(mnist.train, settings.trainCount);
+      const test = mnistSubset(mnist.test, settings.testCount);
+      const trainer = await Trainer.create(gpu.device, trainConfig(settings, spec), { train, test });
+      try {
+        await trainer.loadCheckpoint(bytes, file.name);
+      } catch (e) {
+        trainer.destroy();
+        throw e;
+      }
+      current?.trainer.destroy();
+      clearResults();
+      run = { trainer, spec, settings, train, test, targetEpochs: settings.epochs, snapshot: null };
+      writeForm(settings);
+    }
+    const r = run!;
+    r.snapshot = await r.trainer.snapshot();
+    showEvaluation(r, await r.trainer.evaluate());
+    ui.weightsStatus.textContent = `Loaded ${file.name} (${r.spec.name}): test accuracy ${ui.testAccuracy.textContent}.`;
+    ui.weightsStatus.dataset.loaded = file.name;
+    setPhase('done');
+    classifyPad();
+  } catch (e) {
+    const known = e instanceof FileFormatError || e instanceof CheckpointError || e instanceof ShapeError;
+    if (!known) console.error(e);
+    ui.weightsStatus.className = 'small error';
+    ui.weightsStatus.textContent = `Could not load ${file.name}: ${describeError(e)} The current model is unchanged.`;
+    setPhase(before);
+  } finally {
+    ui.load.value = '';
+  }
+}
+
+ui.save.addEventListener('click', () => void saveWeights());
+ui.load.addEventListener('change', () => {
+  const file = ui.load.files?.[0];
+  if (file) void loadWeights(file);
+});
+
+// ----------------------------------------------------------- test hooks
+
+/**
+ * A small handle for the end-to-end tests and for poking at the page from
+ * the console. Nothing on the page depends on it.
+ */
+const hooks = {
+  phase: () => phase,
+  /** Class probabilities of the first n test images of the current run. */
+  async predictTest(n: number): Promise<number[]> {
+    if (!run) throw new Error('no model');
+    const px = run.test.rows * run.test.cols;
+    const images = Float32Array.from(run.test.images.subarray(0, n * px), (v) => v / 255);
+    return Array.from((await run.trainer.predict(images, n)).probabilities);
+  },
+  /** Destroys the device, which the page sees exactly as a lost device. */
+  loseDevice(): void {
+    gpu?.device.destroy();
+  },
+};
+(window as unknown as { wgslnnDemo: typeof hooks }).wgslnnDemo = hooks;
+
+// ------------------------------------------------------------------- start
+
+async function main(): Promise<void> {
+  const parsed = settingsFromUrl(location.search);
+  writeForm(parsed.settings);
+  if (parsed.applied.length > 0) ui.urlNote.textContent = `From the URL: ${parsed.applied.join(', ')}.`;
+  if (parsed.problems.length > 0) {
+    ui.formError.hidden = false;
+    ui.formError.textContent = `Ignored URL parameters: ${parsed.problems.join('; ')}.`;
+  }
+  setPhase('starting');
+  try {
+    await acquireGpu();
+  } catch (e) {
+    ui.adapter.textContent = 'no WebGPU adapter';
+    ui.dataStatus.textContent = 'not loaded: WebGPU is needed to train';
+    showBanner('error', friendlyGpuError(e));
+    setPhase('no-webgpu');
+    return;
+  }
+  try {
+    await loadData();
+  } catch (e) {
+    ui.dataStatus.textContent = 'failed';
+    showBanner('error', `Could not load MNIST: ${describeError(e)}. Reload the page to try again.`);
+    setPhase('error');
+    return;
+  }
+  setPhase('ready');
+}
+
+void main();
