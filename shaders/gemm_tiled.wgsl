@@ -24,17 +24,21 @@ struct Params {
 // steps of TILE_K. Each step, all invocations cooperatively copy the
 // TILE_M x TILE_K slice of op(A) and the TILE_K x TILE_N slice of op(B) into
 // workgroup memory (zero-padded past the edges, so the inner loop needs no
-// bounds checks), then every invocation accumulates its own 8 x 8 block of C
-// in registers: per k, two vec4s of A (8 rows) and two vec4s of B (8
-// columns) give 16 vec4 FMAs. Invocation (x, y) owns rows 8y..8y+7 and
-// columns 8x..8x+7 of the tile, so TILE_M = 8 * WORKGROUP_Y and
-// TILE_N = 8 * WORKGROUP_X.
+// bounds checks), then every invocation accumulates its own block of C in
+// registers: 8 x 8 outputs, or 16 x 16 when WIDE. Per k, an 8 x 8 block reads
+// two vec4s of A (8 rows) and two of B (8 columns) and does 16 vec4 FMAs; a
+// 16 x 16 block reads four and four and does 64. Invocation (x, y) owns rows
+// PER_THREAD * y .. and columns PER_THREAD * x .. of the tile, so
+// TILE_M = PER_THREAD * WORKGROUP_Y and TILE_N = PER_THREAD * WORKGROUP_X.
 //
-// Why 8 x 8: on the CPU adapters every workgroup-memory read is a per-lane
-// gather, so FMAs per read is what counts; 8 x 8 does 4 FMAs per read where
-// 4 x 4 does 2, and measured about twice as fast on lavapipe at 512^3. (The
-// block is written out by hand: a private array indexed in loops was not
-// kept in registers and ran 3x slower.)
+// Why such large blocks: the CPU adapters run invocations as SIMD lanes and
+// load every operand whose address differs between lanes lane by lane (seen
+// in lavapipe's generated x86), which costs several FMAs' worth per float.
+// FMAs per loaded float is therefore what decides the speed: 2 for 8 x 8, 4
+// for 16 x 16, and 16 x 16 measured 1.3x (lavapipe) to 1.5x (SwiftShader)
+// faster than 8 x 8, which was 2x faster than 4 x 4.
+// The blocks use constant indices only (rank1_8x8 below): a private array
+// indexed inside loops was not kept in registers and ran 3x slower.
 //
 // Both tiles are stored k-major as vec4s (tile_a[kk][i / 4] holds rows
 // i..i+3 at depth kk), which is what the inner loop reads; the loads
@@ -53,19 +57,20 @@ override VEC4_A: bool = false;
 override VEC4_B: bool = false;
 // n is a multiple of 4: C and bias are written and read 4 at a time.
 override VEC4_C: bool = false;
+// 16 x 16 outputs per invocation (four 8 x 8 blocks) instead of 8 x 8.
+override WIDE: bool = true;
 // The workgroup is WORKGROUP_X x WORKGROUP_Y invocations; the C tile follows
-// from it (8 x 8 per invocation). TILE_K must be a multiple of 4. The
-// defaults, 64 x 64 x 32 tiles (16 KiB) on 64 invocations, measured best on
-// lavapipe among 32/64 tiles and TILE_K 16/32/64.
+// from it. TILE_K must be a multiple of 4. The defaults, 128 x 128 x 16 tiles
+// (16 KiB) on 64 invocations, measured best on both CPU adapters at 512^3.
 override WORKGROUP_X: u32 = 8;
 override WORKGROUP_Y: u32 = 8;
-override TILE_K: u32 = 32;
+override TILE_K: u32 = 16;
 
 // Loads and the tile layout work in groups of 4 floats.
 const BLOCK: u32 = 4u;
-// Rows (and columns) of C per invocation.
-const PER_THREAD: u32 = 8u;
-// Derived, not meant to be set: the C tile a workgroup owns.
+// Derived, not meant to be set: outputs per invocation along m and n, and the
+// C tile a workgroup owns.
+override PER_THREAD: u32 = select(8u, 16u, WIDE);
 override TILE_M: u32 = WORKGROUP_Y * PER_THREAD;
 override TILE_N: u32 = WORKGROUP_X * PER_THREAD;
 
@@ -243,6 +248,50 @@ fn load_bias4(col0: u32) -> vec4f {
   return b4;
 }
 
+// acc += a ⊗ b for one 8 x 8 block: rows a_lo.xyzw, a_hi.xyzw, columns
+// b_lo, b_hi. acc[2r + h] holds row r, columns 4h..4h+3. Constant indices
+// only, so the block stays in registers (or their CPU equivalent).
+fn rank1_8x8(acc: ptr<function, array<vec4f, 16>>, a_lo: vec4f, a_hi: vec4f, b_lo: vec4f, b_hi: vec4f) {
+  (*acc)[0] = fma(vec4f(a_lo.x), b_lo, (*acc)[0]);
+  (*acc)[1] = fma(vec4f(a_lo.x), b_hi, (*acc)[1]);
+  (*acc)[2] = fma(vec4f(a_lo.y), b_lo, (*acc)[2]);
+  (*acc)[3] = fma(vec4f(a_lo.y), b_hi, (*acc)[3]);
+  (*acc)[4] = fma(vec4f(a_lo.z), b_lo, (*acc)[4]);
+  (*acc)[5] = fma(vec4f(a_lo.z), b_hi, (*acc)[5]);
+  (*acc)[6] = fma(vec4f(a_lo.w), b_lo, (*acc)[6]);
+  (*acc)[7] = fma(vec4f(a_lo.w), b_hi, (*acc)[7]);
+  (*acc)[8] = fma(vec4f(a_hi.x), b_lo, (*acc)[8]);
+  (*acc)[9] = fma(vec4f(a_hi.x), b_hi, (*acc)[9]);
+  (*acc)[10] = fma(vec4f(a_hi.y), b_lo, (*acc)[10]);
+  (*acc)[11] = fma(vec4f(a_hi.y), b_hi, (*acc)[11]);
+  (*acc)[12] = fma(vec4f(a_hi.z), b_lo, (*acc)[12]);
+  (*acc)[13] = fma(vec4f(a_hi.z), b_hi, (*acc)[13]);
+  (*acc)[14] = fma(vec4f(a_hi.w), b_lo, (*acc)[14]);
+  (*acc)[15] = fma(vec4f(a_hi.w), b_hi, (*acc)[15]);
+}
+
+// Writes one 8 x 8 block whose top-left output is (row0, col0).
+fn store_8x8(acc: ptr<function, array<vec4f, 16>>, row0: u32, col0: u32) {
+  let bias_lo = load_bias4(col0);
+  let bias_hi = load_bias4(col0 + BLOCK);
+  store_quad(row0, col0, (*acc)[0], bias_lo);
+  store_quad(row0, col0 + BLOCK, (*acc)[1], bias_hi);
+  store_quad(row0 + 1u, col0, (*acc)[2], bias_lo);
+  store_quad(row0 + 1u, col0 + BLOCK, (*acc)[3], bias_hi);
+  store_quad(row0 + 2u, col0, (*acc)[4], bias_lo);
+  store_quad(row0 + 2u, col0 + BLOCK, (*acc)[5], bias_hi);
+  store_quad(row0 + 3u, col0, (*acc)[6], bias_lo);
+  store_quad(row0 + 3u, col0 + BLOCK, (*acc)[7], bias_hi);
+  store_quad(row0 + 4u, col0, (*acc)[8], bias_lo);
+  store_quad(row0 + 4u, col0 + BLOCK, (*acc)[9], bias_hi);
+  store_quad(row0 + 5u, col0, (*acc)[10], bias_lo);
+  store_quad(row0 + 5u, col0 + BLOCK, (*acc)[11], bias_hi);
+  store_quad(row0 + 6u, col0, (*acc)[12], bias_lo);
+  store_quad(row0 + 6u, col0 + BLOCK, (*acc)[13], bias_hi);
+  store_quad(row0 + 7u, col0, (*acc)[14], bias_lo);
+  store_quad(row0 + 7u, col0 + BLOCK, (*acc)[15], bias_hi);
+}
+
 @compute @workgroup_size(WORKGROUP_X, WORKGROUP_Y)
 fn main(
   @builtin(workgroup_id) wid: vec3u,
@@ -255,26 +304,15 @@ fn main(
   let quads_m = TILE_M / BLOCK;
   let quads_n = TILE_N / BLOCK;
   // This invocation's first quad of rows (in tile_a) and of columns (tile_b).
-  let qa = lid.y * 2u;
-  let qb = lid.x * 2u;
+  let qa = lid.y * (PER_THREAD / BLOCK);
+  let qb = lid.x * (PER_THREAD / BLOCK);
 
-  // acc_r_h: row r of the 8 x 8 block, columns 4h..4h+3.
-  var acc_0_0 = vec4f(0.0);
-  var acc_0_1 = vec4f(0.0);
-  var acc_1_0 = vec4f(0.0);
-  var acc_1_1 = vec4f(0.0);
-  var acc_2_0 = vec4f(0.0);
-  var acc_2_1 = vec4f(0.0);
-  var acc_3_0 = vec4f(0.0);
-  var acc_3_1 = vec4f(0.0);
-  var acc_4_0 = vec4f(0.0);
-  var acc_4_1 = vec4f(0.0);
-  var acc_5_0 = vec4f(0.0);
-  var acc_5_1 = vec4f(0.0);
-  var acc_6_0 = vec4f(0.0);
-  var acc_6_1 = vec4f(0.0);
-  var acc_7_0 = vec4f(0.0);
-  var acc_7_1 = vec4f(0.0);
+  // acc_RC: the 8 x 8 block at block-row R, block-column C of this
+  // invocation's outputs (only acc_00 unless WIDE).
+  var acc_00: array<vec4f, 16>;
+  var acc_01: array<vec4f, 16>;
+  var acc_10: array<vec4f, 16>;
+  var acc_11: array<vec4f, 16>;
 
   let k_tiles = (params.k + TILE_K - 1u) / TILE_K;
   for (var t = 0u; t < k_tiles; t++) {
@@ -283,49 +321,32 @@ fn main(
     fill_tile_b(k0, n0, lindex, threads);
     workgroupBarrier();
     for (var kk = 0u; kk < TILE_K; kk++) {
-      let a_lo = tile_a[kk * quads_m + qa];
-      let a_hi = tile_a[kk * quads_m + qa + 1u];
-      let b_lo = tile_b[kk * quads_n + qb];
-      let b_hi = tile_b[kk * quads_n + qb + 1u];
-      acc_0_0 = fma(vec4f(a_lo.x), b_lo, acc_0_0);
-      acc_0_1 = fma(vec4f(a_lo.x), b_hi, acc_0_1);
-      acc_1_0 = fma(vec4f(a_lo.y), b_lo, acc_1_0);
-      acc_1_1 = fma(vec4f(a_lo.y), b_hi, acc_1_1);
-      acc_2_0 = fma(vec4f(a_lo.z), b_lo, acc_2_0);
-      acc_2_1 = fma(vec4f(a_lo.z), b_hi, acc_2_1);
-      acc_3_0 = fma(vec4f(a_lo.w), b_lo, acc_3_0);
-      acc_3_1 = fma(vec4f(a_lo.w), b_hi, acc_3_1);
-      acc_4_0 = fma(vec4f(a_hi.x), b_lo, acc_4_0);
-      acc_4_1 = fma(vec4f(a_hi.x), b_hi, acc_4_1);
-      acc_5_0 = fma(vec4f(a_hi.y), b_lo, acc_5_0);
-      acc_5_1 = fma(vec4f(a_hi.y), b_hi, acc_5_1);
-      acc_6_0 = fma(vec4f(a_hi.z), b_lo, acc_6_0);
-      acc_6_1 = fma(vec4f(a_hi.z), b_hi, acc_6_1);
-      acc_7_0 = fma(vec4f(a_hi.w), b_lo, acc_7_0);
-      acc_7_1 = fma(vec4f(a_hi.w), b_hi, acc_7_1);
+      let ia = kk * quads_m + qa;
+      let ib = kk * quads_n + qb;
+      let a0 = tile_a[ia];
+      let a1 = tile_a[ia + 1u];
+      let b0 = tile_b[ib];
+      let b1 = tile_b[ib + 1u];
+      rank1_8x8(&acc_00, a0, a1, b0, b1);
+      if (WIDE) {
+        let a2 = tile_a[ia + 2u];
+        let a3 = tile_a[ia + 3u];
+        let b2 = tile_b[ib + 2u];
+        let b3 = tile_b[ib + 3u];
+        rank1_8x8(&acc_01, a0, a1, b2, b3);
+        rank1_8x8(&acc_10, a2, a3, b0, b1);
+        rank1_8x8(&acc_11, a2, a3, b2, b3);
+      }
     }
     workgroupBarrier();
   }
 
   let row0 = m0 + lid.y * PER_THREAD;
-  let col_lo = n0 + lid.x * PER_THREAD;
-  let col_hi = col_lo + BLOCK;
-  let bias_lo = load_bias4(col_lo);
-  let bias_hi = load_bias4(col_hi);
-  store_quad(row0, col_lo, acc_0_0, bias_lo);
-  store_quad(row0, col_hi, acc_0_1, bias_hi);
-  store_quad(row0 + 1u, col_lo, acc_1_0, bias_lo);
-  store_quad(row0 + 1u, col_hi, acc_1_1, bias_hi);
-  store_quad(row0 + 2u, col_lo, acc_2_0, bias_lo);
-  store_quad(row0 + 2u, col_hi, acc_2_1, bias_hi);
-  store_quad(row0 + 3u, col_lo, acc_3_0, bias_lo);
-  store_quad(row0 + 3u, col_hi, acc_3_1, bias_hi);
-  store_quad(row0 + 4u, col_lo, acc_4_0, bias_lo);
-  store_quad(row0 + 4u, col_hi, acc_4_1, bias_hi);
-  store_quad(row0 + 5u, col_lo, acc_5_0, bias_lo);
-  store_quad(row0 + 5u, col_hi, acc_5_1, bias_hi);
-  store_quad(row0 + 6u, col_lo, acc_6_0, bias_lo);
-  store_quad(row0 + 6u, col_hi, acc_6_1, bias_hi);
-  store_quad(row0 + 7u, col_lo, acc_7_0, bias_lo);
-  store_quad(row0 + 7u, col_hi, acc_7_1, bias_hi);
+  let col0 = n0 + lid.x * PER_THREAD;
+  store_8x8(&acc_00, row0, col0);
+  if (WIDE) {
+    store_8x8(&acc_01, row0, col0 + 8u);
+    store_8x8(&acc_10, row0 + 8u, col0);
+    store_8x8(&acc_11, row0 + 8u, col0 + 8u);
+  }
 }

@@ -114,6 +114,8 @@ const generic: Case[] = [
   { what: 'k edge', m: 64, n: 64, k: 30 },
   // k longer than one k-tile, with a partial last tile.
   { what: 'k tiles', m: 20, n: 12, k: 100 },
+  // 16 x 16 per invocation (m, n >= 128) with partial tiles on every edge.
+  { what: 'wide edges', m: 130, n: 200, k: 33 },
 ].flatMap((s) => variants.map((variant) => ({ ...s, variant })));
 
 describe('gemm_tiled', () => {
