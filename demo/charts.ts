@@ -32,7 +32,7 @@ export class CurveChart {
     this.plot = new uPlot(
       {
         title: options.title,
-        width: Math.max(260, el.clientWidth),
+        width: Math.max(200, el.clientWidth),
         height: 220,
         scales: {
           x: { time: false, range: (_u, min, max) => [0, Math.max(1, Math.ceil(max ?? min ?? 1))] },
@@ -60,7 +60,7 @@ export class CurveChart {
       el,
     );
     new ResizeObserver(() => {
-      const width = Math.max(260, this.el.clientWidth);
+      const width = Math.max(200, this.el.clientWidth);
       if (Math.abs(width - this.plot.width) > 1) this.plot.setSize({ width, height: 220 });
     }).observe(el);
   }

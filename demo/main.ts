@@ -27,6 +27,7 @@ import { canProfile, profileStep } from './profiler';
 import {
   checkValue,
   DEFAULT_SETTINGS,
+  describeModel,
   modelSpecFor,
   settingsFromSpec,
   settingsFromUrl,
@@ -90,6 +91,7 @@ const ui = {
   form: $<HTMLFormElement>('settings'),
   preset: $<HTMLSelectElement>('preset'),
   cnnFields: $<HTMLFieldSetElement>('cnn-fields'),
+  modelSummary: $('model-summary'),
   urlNote: $('url-note'),
   formError: $('form-error'),
   train: $<HTMLButtonElement>('train'),
@@ -227,6 +229,7 @@ function writeForm(s: DemoSettings): void {
   ui.preset.value = s.preset;
   for (const [name, rule] of Object.entries(URL_PARAMS)) inputFor(name).value = String(s[rule.key]);
   ui.cnnFields.disabled = ui.preset.disabled || s.preset !== 'paper-cnn';
+  updateModelSummary();
 }
 
 /** The form's settings, or null (with the problem shown) when a value is out of range. */
@@ -252,9 +255,23 @@ function readForm(): DemoSettings | null {
   return problems.length === 0 ? s : null;
 }
 
+/** The architecture line under the preset, kept in step with the form. */
+function updateModelSummary(): void {
+  const s = { ...DEFAULT_SETTINGS, preset: ui.preset.value };
+  for (const [name, rule] of Object.entries(URL_PARAMS)) s[rule.key] = Number(inputFor(name).value);
+  try {
+    ui.modelSummary.textContent = describeModel(modelSpecFor(s));
+    ui.modelSummary.classList.remove('error');
+  } catch (e) {
+    ui.modelSummary.textContent = describeError(e);
+    ui.modelSummary.classList.add('error');
+  }
+}
+
 ui.preset.addEventListener('change', () => {
   ui.cnnFields.disabled = ui.preset.value !== 'paper-cnn';
 });
+ui.form.addEventListener('input', updateModelSummary);
 
 // ------------------------------------------------------------------ WebGPU
 

@@ -2,7 +2,7 @@
 // batch 128, 10 epochs), overridden by URL parameters for quick tries and
 // tests, e.g. ?train=2000&test=500&epochs=1&batch=32, then by the form.
 
-import { PRESETS, paperCnn, type ModelSpec } from '../src/model/model';
+import { buildModel, PRESETS, paperCnn, type ModelSpec } from '../src/model/model';
 
 export interface DemoSettings {
   preset: string;
@@ -142,4 +142,23 @@ export function settingsFromSpec(spec: ModelSpec, base: DemoSettings): DemoSetti
     if (name !== 'paper-cnn' && same(preset, spec)) return { ...base, preset: name };
   }
   return null;
+}
+
+/** One line for the form: the layers in order and the parameter count. Throws if the model cannot be built. */
+export function describeModel(spec: ModelSpec): string {
+  const model = buildModel(spec);
+  const parts: string[] = [];
+  for (const l of model.layers) {
+    if (l.type === 'conv2d') {
+      const stride = l.strideH > 1 || l.strideW > 1 ? ` stride ${l.strideH}` : '';
+      parts.push(`conv ${l.filters}@${l.kernelH}×${l.kernelW}${stride}${l.relu ? ' relu' : ''}`);
+    } else if (l.type === 'maxpool2d') {
+      parts.push(`pool ${l.poolH}×${l.poolW}`);
+    } else if (l.type === 'dropout') {
+      parts.push(`dropout ${l.rate}`);
+    } else if (l.type === 'dense') {
+      parts.push(`dense ${l.units}${l.relu ? ' relu' : l.softmax ? ' softmax' : ''}`);
+    }
+  }
+  return `${parts.join(' → ')} · ${model.paramCount.toLocaleString('en-US')} parameters`;
 }

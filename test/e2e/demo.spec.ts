@@ -1,0 +1,293 @@
+// The demo page, end to end, in headless Chromium on SwiftShader (WebGPU on
+// the CPU): the built site is served by `vite preview` (playwright.config.ts).
+// The tests share one page and run in order: one training run on a subset of
+// MNIST, then the drawing pad, saving and loading weights, a corrupt file and
+// a lost device all use the model it trained.
+
+import { expect, test, type Page } from '@playwright/test';
+
+/**
+ * The subset and the bar. The paper's CNN, 1 epoch of the first 2,000
+ * training images in batches of 32 (63 Adam steps), tested on the first 500
+ * test images. The learning rate is 3x Keras' default so that 63 steps learn
+ * more. Measured: seed 1 reaches 90.6% (seeds 3 and 4: 90.0%, 89.4%); with
+ * the default 0.001 it is 77-83% over seeds 1-6. 80% leaves ~10 points for
+ * other adapters' rounding while a network that does not learn stays near 10%.
+ */
+const TRAIN = 2000;
+const TEST = 500;
+const BATCH = 32;
+const LEARNING_RATE = 0.003;
+const ACCURACY_BAR = 0.8;
+const MODEL = process.env.E2E_MODEL ?? 'paper-cnn';
+
+const URL = `/?model=${MODEL}&train=${TRAIN}&test=${TEST}&epochs=1&batch=${BATCH}&lr=${LEARNING_RATE}&seed=1`;
+
+test.describe.configure({ mode: 'serial' });
+
+let page: Page;
+const pageErrors: string[] = [];
+
+test.beforeAll(async ({ browser }) => {
+  page = await browser.newPage();
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(m.text());
+  });
+});
+
+test.afterAll(async () => {
+  await page.close();
+});
+
+const phase = () => page.locator('#state');
+
+/** The ten probabilities the drawing pad shows, from the bars' data-p. */
+async function padProbabilities(): Promise<number[]> {
+  return page.locator('#probabilities .prob').evaluateAll((rows) => rows.map((r) => Number((r as HTMLElement).dataset.p)));
+}
+
+async function padUpdates(): Promise<number> {
+  return Number((await page.locator('#probabilities').getAttribute('data-updates')) ?? 0);
+}
+
+async function predictTest(n: number): Promise<number[]> {
+  return page.evaluate((k) => (window as unknown as { wgslnnDemo: { predictTest(n: number): Promise<number[]> } }).wgslnnDemo.predictTest(k), n);
+}
+
+/** A stroke through points given in pad units (0..1), drawn with the mouse. */
+async function stroke(points: [number, number][]): Promise<void> {
+  const box = (await page.locator('#pad').boundingBox())!;
+  const at = ([x, y]: [number, number]) => [box.x + x * box.width, box.y + y * box.height] as const;
+  await page.mouse.move(...at(points[0]));
+  await page.mouse.down();
+  for (const p of points.slice(1)) await page.mouse.move(...at(p), { steps: 8 });
+  await page.mouse.up();
+}
+
+function maxAbsDiff(a: number[], b: number[]): number {
+  expect(a.length).toBe(b.length);
+  return Math.max(...a.map((v, i) => Math.abs(v - b[i])));
+}
+
+test('finds a WebGPU adapter and loads MNIST', async () => {
+  await page.goto(URL);
+  await expect(phase()).toHaveText('ready', { timeout: 90_000 });
+  const adapter = (await page.locator('#adapter').textContent())!;
+  console.log(`[e2e] adapter: ${adapter}; ${await page.locator('#timestamps').textContent()}`);
+  expect(adapter).not.toMatch(/looking|no WebGPU/);
+  await expect(page.locator('#data-progress')).toHaveJSProperty('value', 1);
+  await expect(page.locator('#data-status')).toContainText('60,000 training and 10,000 test images');
+  // The URL's subset and defaults are what the form shows.
+  await expect(page.locator('#train-count')).toHaveValue(String(TRAIN));
+  await expect(page.locator('#test-count')).toHaveValue(String(TEST));
+  await expect(page.locator('#batch')).toHaveValue(String(BATCH));
+  await expect(page.locator('#epochs')).toHaveValue('1');
+  await expect(page.locator('#lr')).toHaveValue(String(LEARNING_RATE));
+  await expect(page.locator('#url-note')).toContainText(`train=${TRAIN}`);
+  await expect(page.locator('#banner')).toBeHidden();
+});
+
+test(`trains ${TRAIN} images for one epoch: live curves, pause/resume, table, test accuracy >= ${ACCURACY_BAR * 100}%`, async ({}, testInfo) => {
+  const started = Date.now();
+  await page.click('#train');
+  await expect(phase()).toHaveText('training', { timeout: 60_000 });
+
+  // The curves grow while the epoch runs.
+  const loss = page.locator('#loss-chart');
+  await expect.poll(async () => Number(await loss.getAttribute('data-train-points')), { timeout: 120_000 }).toBeGreaterThanOrEqual(2);
+  await expect(page.locator('#epoch-table tbody tr')).toHaveCount(0);
+
+  // Pause stops the steps; Resume carries on with the same epoch.
+  await page.click('#pause');
+  await expect(phase()).toHaveText('paused', { timeout: 60_000 });
+  const pausedAt = await page.locator('#progress-text').textContent();
+  await page.waitForTimeout(1500);
+  await expect(page.locator('#progress-text')).toHaveText(pausedAt!);
+  await page.click('#resume');
+  await expect(phase()).toHaveText(/training|done/);
+
+  await expect(phase()).toHaveText('done', { timeout: 240_000 });
+  const seconds = (Date.now() - started) / 1000;
+
+  const rows = page.locator('#epoch-table tbody tr');
+  await expect(rows).toHaveCount(1);
+  const cells = await rows.first().locator('td').allTextContents();
+  expect(cells).toHaveLength(7);
+  expect(cells[0]).toBe('1');
+  for (const c of cells) expect(c).not.toBe('–');
+  expect(Number(await loss.getAttribute('data-val-points'))).toBe(1);
+  expect(Number(await page.locator('#accuracy-chart').getAttribute('data-val-points'))).toBe(1);
+  expect(Number(await loss.getAttribute('data-train-points'))).toBeGreaterThanOrEqual(3);
+
+  const accuracy = Number(await page.locator('#test-accuracy').getAttribute('data-value'));
+  console.log(
+    `[e2e] ${MODEL}: 1 epoch of ${TRAIN} images (batch ${BATCH}) in ${seconds.toFixed(1)} s incl. kernel timing; ` +
+      `table: ${cells.join(' | ')}; test accuracy on ${TEST}: ${(100 * accuracy).toFixed(2)}%`,
+  );
+  expect(accuracy).toBeGreaterThanOrEqual(ACCURACY_BAR);
+  await expect(page.locator('#test-accuracy')).toHaveText(`${(100 * accuracy).toFixed(2)}%`);
+
+  // The confusion matrix counts every test image once; the grid shows mistakes.
+  const counts = await page.locator('#confusion tbody td').allTextContents();
+  expect(counts).toHaveLength(100);
+  expect(counts.reduce((a, c) => a + Number(c || 0), 0)).toBe(TEST);
+  const wrong = Math.round((1 - accuracy) * TEST);
+  await expect(page.locator('#misclassified figure')).toHaveCount(Math.min(wrong, 60));
+  await expect(page.locator('#misclassified-count')).toContainText(`${wrong} of ${TEST}`);
+
+  // SwiftShader offers timestamp queries, so every kernel has a time.
+  const kernels = page.locator('#kernel-times tbody tr');
+  expect(await kernels.count()).toBeGreaterThanOrEqual(8);
+  await expect(page.locator('#kernel-times tfoot')).toContainText('ms');
+
+  const shot = testInfo.outputPath('trained-page.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  await testInfo.attach('trained page', { path: shot, contentType: 'image/png' });
+});
+
+test('classifies a digit on the drawing pad as it is drawn, stroke by stroke', async () => {
+  await expect(page.locator('#prediction')).toHaveText('–');
+  // A 7: the top bar first, then the downstroke.
+  await stroke([
+    [0.25, 0.2],
+    [0.75, 0.2],
+  ]);
+  await expect.poll(padUpdates).toBeGreaterThanOrEqual(1);
+  const afterFirst = await padUpdates();
+  const p1 = await padProbabilities();
+  expect(p1.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+  await expect(page.locator('#prediction')).toHaveText(/^\d$/);
+
+  await stroke([
+    [0.75, 0.2],
+    [0.55, 0.5],
+    [0.42, 0.85],
+  ]);
+  await expect.poll(padUpdates).toBeGreaterThan(afterFirst);
+  const p2 = await padProbabilities();
+  expect(maxAbsDiff(p1, p2)).toBeGreaterThan(1e-4);
+  console.log(`[e2e] drawn 7 classified as ${await page.locator('#prediction').textContent()} (p7 = ${p2[7].toFixed(3)})`);
+
+  // A plain vertical stroke is a 1 to any network that learned MNIST.
+  await page.click('#pad-clear');
+  await expect(page.locator('#prediction')).toHaveText('–');
+  await stroke([
+    [0.5, 0.15],
+    [0.48, 0.85],
+  ]);
+  await expect(page.locator('#prediction')).toHaveText('1');
+});
+
+test('saves a screenshot of the trained page with a drawn digit', async ({}, testInfo) => {
+  await page.click('#pad-clear');
+  await expect(page.locator('#prediction')).toHaveText('–');
+  // A 2 in one stroke; the later tests classify it again after reloading.
+  await stroke([
+    [0.3, 0.25],
+    [0.5, 0.15],
+    [0.7, 0.3],
+    [0.35, 0.8],
+    [0.75, 0.8],
+  ]);
+  await expect(page.locator('#prediction')).toHaveText(/^\d$/);
+  console.log(`[e2e] drawn 2 classified as ${await page.locator('#prediction').textContent()}`);
+  const shot = testInfo.outputPath('trained-page-with-digit.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  await testInfo.attach('trained page with a drawn digit', { path: shot, contentType: 'image/png' });
+});
+
+test('saving the weights and loading them back gives the same predictions', async ({}, testInfo) => {
+  const padBefore = await padProbabilities();
+  const testBefore = await predictTest(16);
+  const accuracyBefore = await page.locator('#test-accuracy').textContent();
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+  expect(download.suggestedFilename()).toMatch(/\.safetensors$/);
+  const file = testInfo.outputPath(download.suggestedFilename());
+  await download.saveAs(file);
+  await expect(page.locator('#weights-status')).toContainText('Saved');
+
+  // Reset drops the model: the pad has nothing to classify with.
+  await page.click('#reset');
+  await expect(phase()).toHaveText('ready');
+  await expect(page.locator('#prediction')).toHaveText('–');
+
+  const updates = await padUpdates();
+  await page.locator('#load').setInputFiles(file);
+  await expect(page.locator('#weights-status')).toContainText('Loaded', { timeout: 120_000 });
+  await expect(phase()).toHaveText('done');
+  await expect(page.locator('#test-accuracy')).toHaveText(accuracyBefore!);
+  // The pad's drawing is classified again with the loaded weights.
+  await expect.poll(padUpdates).toBeGreaterThan(updates);
+  // Same weights, same kernels: the same numbers, to rounding at most.
+  expect(maxAbsDiff(await padProbabilities(), padBefore)).toBeLessThan(1e-5);
+  expect(maxAbsDiff(await predictTest(16), testBefore)).toBeLessThan(1e-5);
+});
+
+test('a corrupt weights file shows an error and leaves the model as it was', async () => {
+  const before = await predictTest(16);
+  const status = page.locator('#weights-status');
+  const corrupt = [
+    { name: 'garbage.safetensors', bytes: Buffer.from('this is not a safetensors file at all') },
+    // A plausible header length pointing past the end of the file.
+    { name: 'truncated.safetensors', bytes: Buffer.from([0x40, 0x1f, 0, 0, 0, 0, 0, 0, 0x7b, 0x22]) },
+  ];
+  for (const { name, bytes } of corrupt) {
+    await page.locator('#load').setInputFiles({ name, mimeType: 'application/octet-stream', buffer: bytes });
+    await expect(status).toContainText(`Could not load ${name}`);
+    await expect(status).toContainText('The current model is unchanged.');
+    await expect(status).toHaveClass(/error/);
+    await expect(phase()).toHaveText('done');
+    expect(maxAbsDiff(await predictTest(16), before)).toBe(0);
+  }
+});
+
+test('a lost GPU device offers to resume from the last checkpoint', async () => {
+  const before = await predictTest(16);
+  await page.evaluate(() => (window as unknown as { wgslnnDemo: { loseDevice(): void } }).wgslnnDemo.loseDevice());
+  await expect(phase()).toHaveText('device lost');
+  await expect(page.locator('#banner')).toContainText('The GPU device was lost');
+  await expect(page.locator('#lost-resume')).toBeVisible();
+  await page.click('#lost-resume');
+  await expect(phase()).toHaveText('done', { timeout: 120_000 });
+  await expect(page.locator('#banner')).toContainText('Resumed on a new GPU device');
+  expect(maxAbsDiff(await predictTest(16), before)).toBeLessThan(1e-5);
+});
+
+test('the page logged no errors', async () => {
+  // A validation error or an exception anywhere above would show up here.
+  expect(pageErrors).toEqual([]);
+});
+
+test('explains when the browser has no WebGPU', async ({ browser }) => {
+  const p = await browser.newPage();
+  await p.addInitScript(() => {
+    delete (Navigator.prototype as { gpu?: unknown }).gpu;
+  });
+  await p.goto('/');
+  await expect(p.locator('#state')).toHaveText('no WebGPU');
+  await expect(p.locator('#banner')).toContainText('does not offer WebGPU');
+  await expect(p.locator('#train')).toBeDisabled();
+  await p.close();
+});
+
+test('explains when the adapter is too weak', async ({ browser }) => {
+  const p = await browser.newPage();
+  await p.addInitScript(() => {
+    const request = GPU.prototype.requestAdapter;
+    GPU.prototype.requestAdapter = async function (this: GPU, options?: GPURequestAdapterOptions) {
+      const adapter = await request.call(this, options);
+      if (!adapter) return adapter;
+      const limits = new Proxy(adapter.limits, {
+        get: (t, k) => (k === 'maxComputeWorkgroupStorageSize' ? 4096 : Reflect.get(t, k)),
+      });
+      return new Proxy(adapter, { get: (t, k) => (k === 'limits' ? limits : Reflect.get(t, k)) });
+    };
+  });
+  await p.goto('/');
+  await expect(p.locator('#state')).toHaveText('no WebGPU');
+  await expect(p.locator('#banner')).toContainText('too limited');
+  await expect(p.locator('#banner')).toContainText('maxComputeWorkgroupStorageSize');
+  await p.close();
+});
