@@ -5,7 +5,8 @@
 // buffers and submits; the map of that staging buffer resolves a few steps
 // later and feeds the progress callback. Nothing waits on the GPU inside the
 // loop except when every staging buffer of the ring is still in flight, which
-// keeps the host at most a ring's worth of chunks ahead of the GPU.
+// keeps the host at most a ring's worth of chunks ahead of the GPU (and then
+// it sleeps until the oldest chunk should be done rather than spin).
 
 import { CheckpointError, DeviceLostError, NonFiniteLossError, ShapeError } from '../errors';
 import { createStorage, readBuffer, uploadStorage } from '../gpu/buffers';
@@ -80,6 +81,12 @@ export interface TrainEpochOptions {
   shouldPause?: () => boolean;
 }
 
+/** A staging buffer for metrics, and the chunk of steps whose metrics it will hold. */
+interface RingSlot {
+  buffer: GPUBuffer;
+  chunk: { steps: number; step: number; globalStep: number; submittedAt: number; expectedDone: number } | null;
+}
+
 const nextPow = (n: number, m: number) => Math.ceil(n / m) * m;
 
 function uploadDataset(device: GPUDevice, split: MnistSplit, permLength: number, label: string): GpuDataset {
@@ -109,7 +116,9 @@ export class Trainer {
   private evalPreds?: GPUBuffer;
   private evalLoss?: GPUBuffer;
   private predictPlans = new Map<number, StepPlan>();
-  private ring: { buffer: GPUBuffer; pending: Promise<void> | null }[];
+  private ring: RingSlot[];
+  /** Measured GPU time per training step (0 until the first chunk returns). */
+  msPerStep = 0;
 
   private constructor(
     readonly device: GPUDevice,
@@ -127,7 +136,7 @@ export class Trainer {
     this.lost.then(() => (this.isLost = true));
     this.ring = Array.from({ length: config.ringSize }, (_, i) => ({
       buffer: device.createBuffer({ label: `metrics staging ${i}`, size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
-      pending: null,
+      chunk: null,
     }));
   }
 
@@ -203,11 +212,46 @@ export class Trainer {
     const started = performance.now();
     let failure: Error | null = null;
     let chunk = 0;
+    let lastExpected = 0;
+    let lastDone = started;
+    // Reads one slot's metrics once its steps are done. The map is requested
+    // only when the result is due: in Node, Dawn polls (busy) while a map is
+    // pending, which on a CPU adapter takes a core from the kernels. So the
+    // host first sleeps until the chunk should be done, from the measured
+    // time per step, then maps.
+    const drain = async (slot: RingSlot) => {
+      const c = slot.chunk;
+      if (!c) return;
+      slot.chunk = null;
+      const wait = c.expectedDone - performance.now();
+      if (wait > 4) await this.guard(new Promise((r) => setTimeout(r, 0.9 * wait)));
+      await this.guard(slot.buffer.mapAsync(GPUMapMode.READ));
+      const [lossSum, correct, seen] = new Float32Array(slot.buffer.getMappedRange().slice(0));
+      slot.buffer.unmap();
+      const now = performance.now();
+      this.msPerStep = (now - Math.max(lastDone, c.submittedAt)) / c.steps;
+      lastDone = now;
+      if (!Number.isFinite(lossSum)) {
+        failure ??= new NonFiniteLossError(c.globalStep, lossSum);
+        return;
+      }
+      this.lastMetrics = { loss: lossSum / seen, accuracy: correct / seen };
+      const elapsed = this.epochSeconds + (now - started) / 1000;
+      options.onProgress?.({
+        epoch: this.epoch,
+        step: c.step,
+        steps: this.stepsPerEpoch,
+        loss: this.lastMetrics.loss,
+        accuracy: this.lastMetrics.accuracy,
+        imagesPerSecond: (c.step * B) / Math.max(elapsed, 1e-9),
+      });
+    };
     while (this.epochStep < this.stepsPerEpoch && !failure) {
       if (options.shouldPause?.()) break;
       const k = Math.min(this.config.stepsPerSubmit, this.stepsPerEpoch - this.epochStep);
       const slot = this.ring[chunk++ % this.ring.length];
-      if (slot.pending) await this.guard(slot.pending);
+      await drain(slot);
+      if (failure) break;
       const enc = this.device.createCommandEncoder({ label: 'train steps' });
       const pass = enc.beginComputePass({ label: 'train steps' });
       for (let i = 0; i < k; i++) this.trainPlan.encode(pass);
@@ -216,29 +260,12 @@ export class Trainer {
       this.device.queue.submit([enc.finish()]);
       this.epochStep += k;
       this.globalStep += k;
-      const stepAt = this.epochStep;
-      const stepAtGlobal = this.globalStep;
-      slot.pending = slot.buffer.mapAsync(GPUMapMode.READ).then(() => {
-        const [lossSum, correct, seen] = new Float32Array(slot.buffer.getMappedRange().slice(0));
-        slot.buffer.unmap();
-        slot.pending = null;
-        if (!Number.isFinite(lossSum)) {
-          failure ??= new NonFiniteLossError(stepAtGlobal, lossSum);
-          return;
-        }
-        this.lastMetrics = { loss: lossSum / seen, accuracy: correct / seen };
-        const elapsed = this.epochSeconds + (performance.now() - started) / 1000;
-        options.onProgress?.({
-          epoch: this.epoch,
-          step: stepAt,
-          steps: this.stepsPerEpoch,
-          loss: this.lastMetrics.loss,
-          accuracy: this.lastMetrics.accuracy,
-          imagesPerSecond: (stepAt * B) / Math.max(elapsed, 1e-9),
-        });
-      });
+      const submittedAt = performance.now();
+      lastExpected = Math.max(submittedAt, lastExpected) + k * this.msPerStep;
+      slot.chunk = { steps: k, step: this.epochStep, globalStep: this.globalStep, submittedAt, expectedDone: lastExpected };
     }
-    await this.guard(Promise.all(this.ring.map((s) => s.pending ?? Promise.resolve())));
+    // Drain in submission order, so progress is reported in order.
+    for (let i = 0; i < this.ring.length; i++) await drain(this.ring[(chunk + i) % this.ring.length]);
     this.epochSeconds += (performance.now() - started) / 1000;
     if (failure) throw failure;
     if (this.epochStep < this.stepsPerEpoch) return null;
