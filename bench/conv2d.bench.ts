@@ -6,7 +6,7 @@ import { createStorage, readF32, uploadStorage } from '../src/gpu/buffers';
 import * as conv from '../src/kernels/conv2d';
 import { conv2dBackwardFilter, conv2dBackwardInput, conv2dForward } from '../src/reference/conv2d';
 import { Rng } from '../src/util/rng';
-import { measureKernel, validate, ValidationError, type BenchContext, type BenchRow, type Ceilings } from './harness';
+import { measureKernel, validate, type BenchContext, type BenchRow, type Ceilings } from './harness';
 import type { TfjsPeer } from './tfjs';
 
 export function convCases(batch: number): { name: string; shape: conv.Conv2dShape & { relu: boolean } }[] {
@@ -59,27 +59,15 @@ export async function benchConv2d(ctx: BenchContext, ceilings: Ceilings, peer: T
       }, peer ? () => peer.conv2d(shape, 'forward') : undefined),
     );
 
-    // The backward kernels are looked up at run time, so that this file runs
-    // (and reports their absence as a row error) while they are being written.
-    const kernels = conv as Partial<Record<string, unknown>>;
-    const prepareInput = kernels.prepareConv2dBackwardInput as typeof conv.prepareConv2dForward | undefined;
-    const prepareFilter = kernels.prepareConv2dBackwardFilter as typeof conv.prepareConv2dForward | undefined;
-
     // conv1's input gradient is never computed in training (nothing before
     // it has parameters), but the kernel is benchmarked at both shapes.
     const bin: BenchRow = { group: 'conv2d', name: `${name} backward-input`, shape: desc, bound: 'compute', flops, bytes };
     rows.push(
       await measureKernel(ctx, bin, ceilings, async () => {
-        if (!prepareInput) throw new ValidationError('prepareConv2dBackwardInput is not in src/kernels/conv2d.ts yet');
         const dx = createStorage(device, xSize * 4, 'dx');
         const dy = uploadStorage(device, dyHost, 'dy');
         const w = uploadStorage(device, wHost, 'w');
-        const d = await (prepareInput as unknown as (
-          device: GPUDevice,
-          buffers: { dx: GPUBuffer; dy: GPUBuffer; w: GPUBuffer },
-          shape: conv.Conv2dShape,
-          label: string,
-        ) => ReturnType<typeof conv.prepareConv2dForward>)(device, { dx, dy, w }, shape, bin.name);
+        const d = await conv.prepareConv2dBackwardInput(device, { dx, dy, w }, shape, bin.name);
         // dx sums over KH * KW * K products.
         const terms = shape.kernelH * shape.kernelW * shape.outC;
         return {
@@ -93,17 +81,11 @@ export async function benchConv2d(ctx: BenchContext, ceilings: Ceilings, peer: T
     const bfl: BenchRow = { group: 'conv2d', name: `${name} backward-filter (+bias)`, shape: desc, bound: 'compute', flops, bytes };
     rows.push(
       await measureKernel(ctx, bfl, ceilings, async () => {
-        if (!prepareFilter) throw new ValidationError('prepareConv2dBackwardFilter is not in src/kernels/conv2d.ts yet');
         const dw = createStorage(device, wSize * 4, 'dw');
         const db = createStorage(device, shape.outC * 4, 'db');
         const x = uploadStorage(device, xHost, 'x');
         const dy = uploadStorage(device, dyHost, 'dy');
-        const d = await (prepareFilter as unknown as (
-          device: GPUDevice,
-          buffers: { dw: GPUBuffer; db: GPUBuffer; x: GPUBuffer; dy: GPUBuffer },
-          shape: conv.Conv2dShape,
-          label: string,
-        ) => ReturnType<typeof conv.prepareConv2dForward>)(device, { dw, db, x, dy }, shape, bfl.name);
+        const d = await conv.prepareConv2dBackwardFilter(device, { dw, db, x, dy }, shape, bfl.name);
         return {
           dispatches: [d],
           check: async () => {

@@ -365,3 +365,45 @@ export async function measureKernel(
     }
   });
 }
+
+/**
+ * One wall-clock sample at a time, for measurements interleaved with the
+ * peer's: warm() runs the warm-up and picks `inner`; each sample() submits
+ * `inner` calls of encode in one pass and returns the time of one call.
+ */
+export function wallSampler(
+  ctx: BenchContext,
+  encode: (pass: GPUComputePassEncoder) => void,
+  options: { targetMs: number; maxInner: number; beforeSubmit?: () => void },
+) {
+  const { device } = ctx;
+  let inner = 1;
+  const submit = async (n: number) => {
+    options.beforeSubmit?.();
+    const enc = device.createCommandEncoder({ label: 'bench' });
+    const pass = enc.beginComputePass({ label: 'bench' });
+    for (let i = 0; i < n; i++) encode(pass);
+    pass.end();
+    const t0 = performance.now();
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    return (performance.now() - t0) / n;
+  };
+  return {
+    get inner() {
+      return inner;
+    },
+    async warm() {
+      await submit(1);
+      const one = await submit(1);
+      inner = Math.max(1, Math.min(options.maxInner, Math.ceil(options.targetMs / Math.max(one, 1e-3))));
+    },
+    sample: () => submit(inner),
+  };
+}
+
+/** A Timing from wall-clock samples (one call each). */
+export function wallTiming(samples: number[], inner: number): Timing {
+  const s = summarize(samples);
+  return { ...s, wallMs: s.ms, samples: samples.length, inner, clock: 'wall' };
+}

@@ -25,9 +25,17 @@ export interface TfjsPeer {
   matMul(shape: GemmShape, a: Float32Array, b: Float32Array, bias: Float32Array): Promise<PeerResult>;
   conv2d(shape: Conv2dShape & { relu: boolean }, pass: 'forward' | 'backward-input' | 'backward-filter'): Promise<PeerResult>;
   maxPool(shape: MaxPoolShape, pass: 'forward' | 'backward'): Promise<PeerResult>;
-  /** The paper's CNN: images/s of trainOnBatch, and of predict. */
-  train(batch: number): Promise<PeerResult>;
-  predict(batch: number): Promise<PeerResult>;
+  /**
+   * The paper's CNN at one batch size, warmed up: each step() runs one
+   * trainOnBatch (or one predict and its read-back) and returns its ms.
+   */
+  stepper(mode: 'train' | 'predict', batch: number): Promise<Stepper>;
+  dispose(): void;
+}
+
+export interface Stepper {
+  op: string;
+  step(): Promise<number>;
   dispose(): void;
 }
 
@@ -119,24 +127,6 @@ export async function createTfjsPeer(options: PeerOptions): Promise<TfjsPeer> {
     return { x, y };
   };
 
-  /** Images/s of an async step: warm-up steps, then samples of `per` steps. */
-  const imagesPerSecond = async (what: string, batch: number, step: () => Promise<void>, samples: number): Promise<PeerResult> => {
-    try {
-      await step(); // pipelines compile here
-      await step();
-      const xs: number[] = [];
-      for (let s = 0; s < samples; s++) {
-        const t0 = performance.now();
-        await step();
-        xs.push(performance.now() - t0);
-      }
-      const { ms, spread } = summarize(xs);
-      return { op: what, ms, spread, samples, imagesPerSecond: (batch * 1000) / ms };
-    } catch (e) {
-      return { op: what, samples: 0, error: (e as Error).message };
-    }
-  };
-
   return {
     version: tf.version.tfjs,
     adapter,
@@ -205,36 +195,36 @@ export async function createTfjsPeer(options: PeerOptions): Promise<TfjsPeer> {
       );
     }),
 
-    async train(batch) {
+    async stepper(mode, batch) {
       model ??= cnn();
       const m = model;
       const { x, y } = batchOf(batch);
-      try {
-        // Each step costs seconds on a CPU adapter: few samples.
-        const samples = quick ? 2 : batch >= 128 ? 3 : 5;
-        return await imagesPerSecond('trainOnBatch', batch, async () => {
-          await m.trainOnBatch(x, y);
-        }, samples);
-      } finally {
-        x.dispose();
-        y.dispose();
-      }
-    },
-
-    async predict(batch) {
-      model ??= cnn();
-      const m = model;
-      const { x, y } = batchOf(batch);
-      y.dispose();
-      try {
-        return await imagesPerSecond('predict', batch, async () => {
-          const out = m.predict(x, { batchSize: batch }) as TF.Tensor;
-          await out.data();
-          out.dispose();
-        }, quick ? 3 : 5);
-      } finally {
-        x.dispose();
-      }
+      const run =
+        mode === 'train'
+          ? async () => {
+              await m.trainOnBatch(x, y);
+            }
+          : async () => {
+              const out = m.predict(x, { batchSize: batch }) as TF.Tensor;
+              await out.data();
+              out.dispose();
+            };
+      const step = async () => {
+        const t0 = performance.now();
+        await run();
+        return performance.now() - t0;
+      };
+      // The first step compiles TF.js's pipelines; the second settles it.
+      await step();
+      await step();
+      return {
+        op: mode === 'train' ? 'trainOnBatch' : 'predict',
+        step,
+        dispose() {
+          x.dispose();
+          y.dispose();
+        },
+      };
     },
 
     dispose() {

@@ -13,8 +13,22 @@ import { ParamStore } from '../src/model/params';
 import { conv2dGeometry } from '../src/kernels/conv2d';
 import { referenceTrainStep, type ReferenceState } from '../src/reference/model';
 import { Rng } from '../src/util/rng';
-import { guarded, rates, timeDispatches, timeGpu, validate, type BenchContext, type BenchRow, type Ceilings, type Validation } from './harness';
-import type { TfjsPeer } from './tfjs';
+import {
+  guarded,
+  quantile,
+  rates,
+  summarize,
+  timeDispatches,
+  timeGpu,
+  validate,
+  wallSampler,
+  wallTiming,
+  type BenchContext,
+  type BenchRow,
+  type Ceilings,
+  type Validation,
+} from './harness';
+import type { Stepper, TfjsPeer } from './tfjs';
 
 export interface StepProfile {
   mode: 'train' | 'predict';
@@ -169,6 +183,58 @@ async function profile(ctx: BenchContext, plan: StepPlan, mode: StepProfile['mod
   return { mode, batch, stepMs, dispatches };
 }
 
+/**
+ * Ours and TF.js's, interleaved: after both warm up, each round takes one
+ * sample of ours (many steps in one submit, wall time per step) and one
+ * TF.js step, and the ratio is the median of the rounds' ratios. On a busy
+ * machine the load drifts over seconds; a pair measured together sees the
+ * same load, two series measured one after the other do not.
+ */
+async function interleaved(
+  ctx: BenchContext,
+  row: BenchRow,
+  batch: number,
+  ours: ReturnType<typeof wallSampler>,
+  peer: TfjsPeer | null,
+  mode: 'train' | 'predict',
+): Promise<void> {
+  await ours.warm();
+  let theirs: Stepper | null = null;
+  if (peer) {
+    ctx.log(`  TF.js ${mode} warm-up`);
+    try {
+      theirs = await peer.stepper(mode, batch);
+    } catch (e) {
+      row.theirs = { op: mode, samples: 0, error: (e as Error).message };
+    }
+  }
+  // TF.js takes seconds per training step on a CPU adapter: few rounds.
+  const rounds = ctx.quick ? 3 : mode === 'train' ? 5 : 7;
+  const oursMs: number[] = [];
+  const theirsMs: number[] = [];
+  const ratios: number[] = [];
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const o = await ours.sample();
+      oursMs.push(o);
+      if (theirs) {
+        const t = await theirs.step();
+        theirsMs.push(t);
+        ratios.push(t / o);
+      }
+    }
+  } finally {
+    theirs?.dispose();
+  }
+  row.ours = wallTiming(oursMs, ours.inner);
+  row.imagesPerSecond = (batch * 1000) / row.ours.ms;
+  if (theirs) {
+    const t = summarize(theirsMs);
+    row.theirs = { op: theirs.op, ms: t.ms, spread: t.spread, samples: theirsMs.length, imagesPerSecond: (batch * 1000) / t.ms };
+    row.ratio = quantile(ratios, 0.5);
+  }
+}
+
 export async function benchEndToEnd(
   ctx: BenchContext,
   ceilings: Ceilings,
@@ -179,8 +245,6 @@ export async function benchEndToEnd(
   const profiles: StepProfile[] = [];
   const model = buildModel(PAPER_CNN);
   const target = ctx.quick ? 400 : 1500;
-  // Rows that follow the training rows (measured with them, reported after).
-  const extra: BenchRow[] = [];
 
   for (const batch of [32, 128]) {
     const row: BenchRow = {
@@ -190,6 +254,7 @@ export async function benchEndToEnd(
       bound: 'end-to-end',
       flops: stepFlops(model, batch, true),
     };
+    const extra: BenchRow[] = [];
     rows.push(
       await guarded(ctx, row, async () => {
         const s = setup(ctx, batch);
@@ -200,41 +265,29 @@ export async function benchEndToEnd(
           if (!ctx.quick || batch === 32) row.validation = await validateTrainStep(ctx, s, plan, batch);
           // Every submit restarts the batch index so the perm never runs out.
           const reset = () => device.queue.writeBuffer(plan.step, 0, new Uint32Array([1, 0, 0, 0]));
-          row.ours = await timeGpu(ctx, (pass) => plan.encode(pass), { targetMs: target, maxInner: MAX_STEPS_PER_SUBMIT, beforeSubmit: reset });
+          const encode = (pass: GPUComputePassEncoder) => plan.encode(pass);
+          await interleaved(ctx, row, batch, wallSampler(ctx, encode, { targetMs: target, maxInner: MAX_STEPS_PER_SUBMIT, beforeSubmit: reset }), peer, 'train');
           rates(row, ceilings);
           row.fractionOfCeiling = row.gflops! / ceilings.fmaGflops;
-          // Images per second as a user sees them: wall time, many steps per submit.
-          row.imagesPerSecond = (batch * 1000) / row.ours.wallMs;
           if (batch === 128) {
-            profiles.push(await profile(ctx, plan, 'train', batch, row.ours.ms));
             // The same steps with the host asleep while the GPU works (see
             // sleepWhileWaiting): what the Trainer would gain by waiting so.
-            const sleeping: BenchRow = { ...row, name: 'training (host sleeps while waiting)', theirs: undefined, validation: undefined };
-            sleeping.ours = await timeGpu(ctx, (pass) => plan.encode(pass), {
-              targetMs: target,
-              maxInner: MAX_STEPS_PER_SUBMIT,
-              beforeSubmit: reset,
-              sleepWhileWaiting: true,
-            });
+            const sleeping: BenchRow = { ...row, name: 'training (host sleeps while waiting)', theirs: undefined, ratio: undefined, validation: undefined };
+            sleeping.ours = await timeGpu(ctx, encode, { targetMs: target, maxInner: MAX_STEPS_PER_SUBMIT, beforeSubmit: reset, sleepWhileWaiting: true });
             rates(sleeping, ceilings);
             sleeping.fractionOfCeiling = sleeping.gflops! / ceilings.fmaGflops;
             sleeping.imagesPerSecond = (batch * 1000) / sleeping.ours.wallMs;
             extra.push(sleeping);
+            profiles.push(await profile(ctx, plan, 'train', batch, row.ours!.ms));
           }
         } finally {
           plan.destroy();
           s.destroy();
         }
-        if (peer) {
-          ctx.log('  TF.js trainOnBatch');
-          row.theirs = await peer.train(batch);
-          if (row.theirs.imagesPerSecond) row.ratio = row.imagesPerSecond! / row.theirs.imagesPerSecond;
-        }
       }),
+      ...extra,
     );
   }
-
-  rows.push(...extra);
 
   for (const batch of ctx.quick ? [32, 128] : [32, 128, 256]) {
     const row: BenchRow = {
@@ -252,23 +305,16 @@ export async function benchEndToEnd(
           const images = new Rng(batch + 1).floats(batch * PIXELS, 0, 1);
           device.queue.writeBuffer(plan.input, 0, images as Float32Array<ArrayBuffer>);
           if (!ctx.quick || batch === 32) row.validation = await validatePredict(ctx, s, plan, batch, images);
-          row.ours = await timeGpu(ctx, (pass) => plan.encode(pass), { targetMs: target / 2, maxInner: 256 });
+          await interleaved(ctx, row, batch, wallSampler(ctx, (pass) => plan.encode(pass), { targetMs: target / 2, maxInner: 256 }), peer, 'predict');
           rates(row, ceilings);
           row.fractionOfCeiling = row.gflops! / ceilings.fmaGflops;
-          row.imagesPerSecond = (batch * 1000) / row.ours.wallMs;
-          if (batch === 128) profiles.push(await profile(ctx, plan, 'predict', batch, row.ours.ms));
+          if (batch === 128) profiles.push(await profile(ctx, plan, 'predict', batch, row.ours!.ms));
         } finally {
           plan.destroy();
           s.destroy();
-        }
-        if (peer) {
-          ctx.log('  TF.js predict');
-          row.theirs = await peer.predict(batch);
-          if (row.theirs.imagesPerSecond) row.ratio = row.imagesPerSecond! / row.theirs.imagesPerSecond;
         }
       }),
     );
   }
   return { rows, profiles };
 }
-
