@@ -374,10 +374,11 @@ export async function measureKernel(
 export function wallSampler(
   ctx: BenchContext,
   encode: (pass: GPUComputePassEncoder) => void,
-  options: { targetMs: number; maxInner: number; beforeSubmit?: () => void },
+  options: { targetMs: number; maxInner: number; beforeSubmit?: () => void; sleepWhileWaiting?: boolean },
 ) {
   const { device } = ctx;
   let inner = 1;
+  let perCallMs = 0;
   const submit = async (n: number) => {
     options.beforeSubmit?.();
     const enc = device.createCommandEncoder({ label: 'bench' });
@@ -386,8 +387,12 @@ export function wallSampler(
     pass.end();
     const t0 = performance.now();
     device.queue.submit([enc.finish()]);
+    if (options.sleepWhileWaiting && perCallMs * n > 2) {
+      await new Promise((resolve) => setTimeout(resolve, 0.85 * perCallMs * n));
+    }
     await device.queue.onSubmittedWorkDone();
-    return (performance.now() - t0) / n;
+    perCallMs = (performance.now() - t0) / n;
+    return perCallMs;
   };
   return {
     get inner() {
