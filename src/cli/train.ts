@@ -169,8 +169,11 @@ async function main(): Promise<number> {
       `${result.seconds.toFixed(0)}s - loss: ${result.loss.toFixed(4)} - accuracy: ${result.accuracy.toFixed(4)} - ` +
         `val_loss: ${result.valLoss.toFixed(4)} - val_accuracy: ${result.valAccuracy.toFixed(4)} - ${result.imagesPerSecond.toFixed(0)} img/s`,
     );
-    // Written after every finite epoch, so a later NaN leaves this one in place.
+    // Written after every finite epoch, so a later NaN leaves this one in place
+    // (and an interrupted run keeps its table so far).
     await writeAtomic(checkpoint, await trainer.saveCheckpoint({ optimizer: true }));
+    log.wallSeconds = (performance.now() - t0) / 1000;
+    await writeAtomic(logFile, JSON.stringify(log, null, 2));
   }
   const final = await trainer.evaluate();
   log.test = { loss: final.loss, accuracy: final.accuracy, confusion: final.confusion };

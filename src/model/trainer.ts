@@ -84,7 +84,7 @@ export interface TrainEpochOptions {
 /** A staging buffer for metrics, and the chunk of steps whose metrics it will hold. */
 interface RingSlot {
   buffer: GPUBuffer;
-  chunk: { steps: number; step: number; globalStep: number; submittedAt: number; expectedDone: number } | null;
+  chunk: { steps: number; step: number; globalStep: number; submittedAt: number } | null;
 }
 
 const nextPow = (n: number, m: number) => Math.ceil(n / m) * m;
@@ -212,7 +212,6 @@ export class Trainer {
     const started = performance.now();
     let failure: Error | null = null;
     let chunk = 0;
-    let lastExpected = 0;
     let lastDone = started;
     // Reads one slot's metrics once its steps are done. The map is requested
     // only when the result is due: in Node, Dawn polls (busy) while a map is
@@ -223,7 +222,10 @@ export class Trainer {
       const c = slot.chunk;
       if (!c) return;
       slot.chunk = null;
-      const wait = c.expectedDone - performance.now();
+      // Chunks run in order: this one (the oldest in flight) starts when the
+      // previous one finished, or when it was submitted if the GPU was idle.
+      const expectedDone = Math.max(lastDone, c.submittedAt) + c.steps * this.msPerStep;
+      const wait = expectedDone - performance.now();
       if (wait > 4) await this.guard(new Promise((r) => setTimeout(r, 0.9 * wait)));
       await this.guard(slot.buffer.mapAsync(GPUMapMode.READ));
       const [lossSum, correct, seen] = new Float32Array(slot.buffer.getMappedRange().slice(0));
@@ -260,9 +262,7 @@ export class Trainer {
       this.device.queue.submit([enc.finish()]);
       this.epochStep += k;
       this.globalStep += k;
-      const submittedAt = performance.now();
-      lastExpected = Math.max(submittedAt, lastExpected) + k * this.msPerStep;
-      slot.chunk = { steps: k, step: this.epochStep, globalStep: this.globalStep, submittedAt, expectedDone: lastExpected };
+      slot.chunk = { steps: k, step: this.epochStep, globalStep: this.globalStep, submittedAt: performance.now() };
     }
     // Drain in submission order, so progress is reported in order.
     for (let i = 0; i < this.ring.length; i++) await drain(this.ring[(chunk + i) % this.ring.length]);
