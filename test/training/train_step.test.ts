@@ -1,4 +1,5 @@
-// The GPU training step against the float64 CPU reference step: same initial
+// The GPU training step against the float64 CPU reference step (Node/Dawn
+// only: the browser project checks every kernel one by one): same initial
 // weights, same batches (the trainer's own epoch order), same dropout masks
 // (the reference implements the shader's hash), two Adam steps.
 import { describe, expect, it } from 'vitest';
