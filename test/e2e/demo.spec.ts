@@ -100,6 +100,26 @@ test(`trains ${TRAIN} images for one epoch: live curves, pause/resume, table, te
   await expect.poll(async () => Number(await loss.getAttribute('data-train-points')), { timeout: 120_000 }).toBeGreaterThanOrEqual(2);
   await expect(page.locator('#epoch-table tbody tr')).toHaveCount(0);
 
+  // The page stays responsive: a 50 ms timer keeps firing while the GPU trains.
+  const worstGap = await page.evaluate(
+    () =>
+      new Promise<number>((resolve) => {
+        let last = performance.now();
+        let worst = 0;
+        const timer = setInterval(() => {
+          const now = performance.now();
+          worst = Math.max(worst, now - last);
+          last = now;
+        }, 50);
+        setTimeout(() => {
+          clearInterval(timer);
+          resolve(worst);
+        }, 3000);
+      }),
+  );
+  console.log(`[e2e] longest gap between 50 ms timer ticks while training: ${worstGap.toFixed(0)} ms`);
+  expect(worstGap).toBeLessThan(500);
+
   // Pause stops the steps; Resume carries on with the same epoch.
   await page.click('#pause');
   await expect(phase()).toHaveText('paused', { timeout: 60_000 });
