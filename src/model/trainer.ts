@@ -222,16 +222,23 @@ export class Trainer {
       const c = slot.chunk;
       if (!c) return;
       slot.chunk = null;
-      // Chunks run in order: this one (the oldest in flight) starts when the
-      // previous one finished, or when it was submitted if the GPU was idle.
-      const expectedDone = Math.max(lastDone, c.submittedAt) + c.steps * this.msPerStep;
-      const wait = expectedDone - performance.now();
-      if (wait > 4) await this.guard(new Promise((r) => setTimeout(r, 0.9 * wait)));
+      // While this chunk runs, the ones submitted after it keep the GPU busy,
+      // so sleeping about one chunk's time from now cannot starve it.
+      const wait = 0.9 * c.steps * this.msPerStep;
+      if (wait > 4) await this.guard(new Promise((r) => setTimeout(r, wait)));
+      const mapStart = performance.now();
       await this.guard(slot.buffer.mapAsync(GPUMapMode.READ));
       const [lossSum, correct, seen] = new Float32Array(slot.buffer.getMappedRange().slice(0));
       slot.buffer.unmap();
       const now = performance.now();
-      this.msPerStep = (now - Math.max(lastDone, c.submittedAt)) / c.steps;
+      if (now - mapStart > 2 || this.msPerStep === 0) {
+        // We waited for the GPU: the time since the previous chunk ended is
+        // this chunk's (or less, if that end was seen late: a safe estimate).
+        this.msPerStep = (now - Math.max(lastDone, c.submittedAt)) / c.steps;
+      } else {
+        // The chunk was already done when we woke: we slept too long.
+        this.msPerStep *= 0.85;
+      }
       lastDone = now;
       if (!Number.isFinite(lossSum)) {
         failure ??= new NonFiniteLossError(c.globalStep, lossSum);
