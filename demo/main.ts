@@ -424,7 +424,8 @@ async function afterEpoch(r: Run, res: EpochResult): Promise<void> {
   accuracyChart.addEpoch(res.epoch, res.accuracy, res.valAccuracy);
   ui.imagesPerSecond.textContent = int(res.imagesPerSecond);
   r.snapshot = await r.trainer.snapshot();
-  showEvaluation(r, await r.trainer.evaluate());
+  // trainEpoch already evaluated the test set; use that result.
+  showEvaluation(r, r.trainer.lastEvaluation ?? (await r.trainer.evaluate()));
   classifyPad();
   await profile(r);
 }

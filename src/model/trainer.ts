@@ -117,6 +117,8 @@ export class Trainer {
   private evalLoss?: GPUBuffer;
   private predictPlans = new Map<number, StepPlan>();
   private ring: RingSlot[];
+  /** The test-set evaluation run at the end of the last epoch. */
+  lastEvaluation: EvalResult | null = null;
   /** Measured GPU time per training step (0 until the first chunk returns). */
   msPerStep = 0;
 
@@ -281,6 +283,7 @@ export class Trainer {
     this.epochStep = 0;
     this.epoch += 1;
     const val = this.testData ? await this.evaluate() : null;
+    this.lastEvaluation = val;
     return {
       epoch: this.epoch,
       seconds,
