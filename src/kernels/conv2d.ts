@@ -1,0 +1,497 @@
+import gemmCore from '../../shaders/common/conv2d_gemm.wgsl?raw';
+import backwardFilterSource from '../../shaders/conv2d_backward_filter.wgsl?raw';
+import filterReduceSource from '../../shaders/conv2d_backward_filter_reduce.wgsl?raw';
+import backwardInputSource from '../../shaders/conv2d_backward_input.wgsl?raw';
+import forwardSource from '../../shaders/conv2d_forward.wgsl?raw';
+import { ShapeError } from '../errors';
+import { createStorage, requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
+import { getKernel, grid1d, sequence, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
+
+export type Padding = 'valid' | 'same';
+
+export interface Conv2dShape {
+  batch: number;
+  inH: number;
+  inW: number;
+  inC: number;
+  outC: number;
+  kernelH: number;
+  kernelW: number;
+  /** Defaults to 1. */
+  strideH?: number;
+  /** Defaults to 1. */
+  strideW?: number;
+  padding: Padding;
+}
+
+export interface Conv2dGeometry {
+  outH: number;
+  outW: number;
+  padTop: number;
+  padLeft: number;
+}
+
+/** Output size and leading padding of one spatial axis, by the TF/Keras rules. */
+function axis(
+  where: string,
+  name: string,
+  input: number,
+  kernel: number,
+  stride: number,
+  padding: Padding,
+): { out: number; padBefore: number } {
+  if (padding === 'valid') {
+    if (kernel > input) {
+      throw new ShapeError(
+        where,
+        `kernel${name}`,
+        `kernel ${kernel} is larger than the input ${input} with 'valid' padding`,
+      );
+    }
+    return { out: Math.floor((input - kernel) / stride) + 1, padBefore: 0 };
+  }
+  const out = Math.ceil(input / stride);
+  const padTotal = Math.max((out - 1) * stride + kernel - input, 0);
+  return { out, padBefore: Math.floor(padTotal / 2) };
+}
+
+/**
+ * Output size and padding (TF/Keras rules). valid: out = floor((in - k)/s) + 1;
+ * same: out = ceil(in/s), with the odd pixel of padding at the bottom/right.
+ */
+export function conv2dGeometry(shape: Conv2dShape, where = 'conv2d'): Conv2dGeometry {
+  const { batch, inH, inW, inC, outC, kernelH, kernelW } = shape;
+  const strideH = shape.strideH ?? 1;
+  const strideW = shape.strideW ?? 1;
+  requirePositive(where, { batch, inH, inW, inC, outC, kernelH, kernelW, strideH, strideW });
+  if (shape.padding !== 'valid' && shape.padding !== 'same') {
+    throw new ShapeError(where, 'padding', `must be 'valid' or 'same', got '${shape.padding}'`);
+  }
+  const h = axis(where, 'H', inH, kernelH, strideH, shape.padding);
+  const w = axis(where, 'W', inW, kernelW, strideW, shape.padding);
+  return { outH: h.out, outW: w.out, padTop: h.padBefore, padLeft: w.padBefore };
+}
+
+/** Everything the shaders need, validated, with the GEMM sizes. */
+function resolveShape(shape: Conv2dShape, where: string) {
+  const g = conv2dGeometry(shape, where);
+  const strideH = shape.strideH ?? 1;
+  const strideW = shape.strideW ?? 1;
+  const { batch, inH, inW, inC, outC, kernelH, kernelW } = shape;
+  const s = {
+    ...g,
+    batch,
+    inH,
+    inW,
+    inC,
+    outC,
+    kernelH,
+    kernelW,
+    strideH,
+    strideW,
+    xSize: batch * inH * inW * inC,
+    wSize: kernelH * kernelW * inC * outC,
+    ySize: batch * g.outH * g.outW * outC,
+    /** GEMM rows of the forward pass: output pixels. */
+    pixels: batch * g.outH * g.outW,
+    /** GEMM reduction of the forward pass: one filter's weights. */
+    depth: kernelH * kernelW * inC,
+  };
+  // Shaders index with i32/u32: keep every flat index representable.
+  for (const [name, v] of [['x', s.xSize], ['w', s.wSize], ['y', s.ySize]] as const) {
+    if (v >= 2 ** 31) throw new ShapeError(where, name, `${v} elements exceed 2^31`);
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// Tiling shared by the three GEMM kernels (shaders/common/conv2d_gemm.wgsl).
+
+/** Override constants of the GEMM core: each thread owns a 16 x 16 output block. */
+export interface GemmTiles {
+  /** Threads along the output rows; the tile has BM = 16 * WG_M rows. */
+  WG_M: number;
+  /** Threads along the output columns; BN = 16 * WG_N columns. */
+  WG_N: number;
+  /** Thread groups splitting each reduction tile (backward filter only). */
+  WG_S: number;
+  /** Reduction indices per tile. */
+  BK: number;
+}
+
+/** Workgroup memory the engine's kernels may use (ENGINE_MIN_LIMITS). */
+const WORKGROUP_BYTES = 16384;
+
+const tileRows = (t: GemmTiles) => 16 * t.WG_M;
+const tileCols = (t: GemmTiles) => 16 * t.WG_N;
+const tileThreads = (t: GemmTiles) => t.WG_M * t.WG_N * t.WG_S;
+
+// Tile shapes come from a short menu on purpose: every distinct set of
+// constants is a separate pipeline, and one takes seconds of CPU to compile on
+// lavapipe and SwiftShader (the 16 x 16 register block is a lot of code).
+
+/** 2 or 4 column threads: 32 or 64 columns per tile. */
+function columnThreads(cols: number): number {
+  return cols <= 32 ? 2 : 4;
+}
+
+/**
+ * Tiles for the forward and backward-input GEMMs: many rows (one per pixel),
+ * few columns (channels). 128-row tiles; 32 or 64 columns.
+ */
+export function pixelGemmTiles(cols: number): GemmTiles {
+  return { WG_M: 8, WG_N: columnThreads(cols), WG_S: 1, BK: 16 };
+}
+
+/**
+ * Tiles for the backward-filter GEMM: rows are the R = KH*KW*C filter taps,
+ * often few (16 for the first MNIST layer) and not a multiple of 16. Up to 32
+ * taps: 16-row tiles; otherwise 96 or 128 rows, whichever wastes fewer. WG_S
+ * thread groups split each reduction tile so that WG_SIZE is a multiple of BK
+ * (16 pixels, one per loading thread) and of BN / 4 (the db sums need that).
+ */
+export function filterGemmTiles(rows: number, cols: number): GemmTiles {
+  const WG_N = columnThreads(cols);
+  const threadRows = Math.ceil(rows / 16);
+  const padded = (m: number) => Math.ceil(threadRows / m) * m;
+  const WG_M = threadRows <= 2 ? 1 : padded(6) < padded(8) ? 6 : 8;
+  const BK = 16;
+  let WG_S = 1;
+  while ((WG_M * WG_S) % 4 !== 0 || (WG_M * WG_N * WG_S) % BK !== 0) WG_S *= 2;
+  return { WG_M, WG_N, WG_S, BK };
+}
+
+/** Checks what the shaders assume of the tiles; a bug in the chooser if it throws. */
+function checkTiles(where: string, t: GemmTiles, filter: boolean): void {
+  const threads = tileThreads(t);
+  const problems: string[] = [];
+  if (threads > 256) problems.push('more than 256 threads');
+  if (t.BK % t.WG_S !== 0) problems.push('WG_S does not divide BK');
+  if (threads % t.BK !== 0) problems.push('BK does not divide the thread count');
+  if (filter && threads % (tileCols(t) / 4) !== 0) problems.push('db needs WG_SIZE % (BN / 4) == 0');
+  if ((tileRows(t) + tileCols(t)) * t.BK * 4 > WORKGROUP_BYTES) problems.push('tiles exceed 16 KiB');
+  if (problems.length > 0) {
+    throw new ShapeError(where, 'tiles', `${JSON.stringify(t)}: ${problems.join('; ')}`);
+  }
+}
+
+/** M tiles over x (and y past the limit), column tiles over z. */
+function pixelGrid(device: GPUDevice, where: string, rows: number, cols: number, t: GemmTiles) {
+  const max = device.limits.maxComputeWorkgroupsPerDimension;
+  const [gx, gy] = grid1d(Math.ceil(rows / tileRows(t)), max);
+  const gz = Math.ceil(cols / tileCols(t));
+  if (gy > max || gz > max) {
+    throw new ShapeError(where, 'batch', `needs more than ${max} x ${max} workgroups`);
+  }
+  return [gx, gy, gz] as [number, number, number];
+}
+
+// ---------------------------------------------------------------------------
+// forward
+
+function forwardSpec(tiles: GemmTiles): KernelSpec {
+  return {
+    name: 'conv2d_forward',
+    source: forwardSource,
+    includes: [gemmCore],
+    bindings: ['y', 'x', 'w', 'b'],
+    params: [
+      'rows',
+      'depth',
+      'in_h',
+      'in_w',
+      'in_c',
+      'out_c',
+      'out_h',
+      'out_w',
+      'kernel_w',
+      'stride_h',
+      'stride_w',
+      'pad_top',
+      'pad_left',
+      'relu',
+    ],
+    constants: { ...tiles },
+  };
+}
+
+/** The forward kernel at the tiles of the reference CNN's conv2 (64 channels). */
+export const conv2dForwardSpec: KernelSpec = forwardSpec(pixelGemmTiles(64));
+
+export interface Conv2dForwardBuffers {
+  y: BufferRef;
+  x: BufferRef;
+  w: BufferRef;
+  b: BufferRef;
+}
+
+/** y = [ReLU](conv(x, w) + b); overwrites y. */
+export async function prepareConv2dForward(
+  device: GPUDevice,
+  buffers: Conv2dForwardBuffers,
+  shape: Conv2dShape & { relu: boolean },
+  label = 'conv2d_forward',
+): Promise<PreparedDispatch> {
+  const s = resolveShape(shape, label);
+  requireFits(label, 'y', buffers.y, s.ySize);
+  requireFits(label, 'x', buffers.x, s.xSize);
+  requireFits(label, 'w', buffers.w, s.wSize);
+  requireFits(label, 'b', buffers.b, s.outC);
+  const tiles = pixelGemmTiles(s.outC);
+  checkTiles(label, tiles, false);
+  const workgroups = pixelGrid(device, label, s.pixels, s.outC, tiles);
+  const kernel = await getKernel(device, forwardSpec(tiles));
+  return kernel.prepare({
+    label,
+    resources: { y: buffers.y, x: buffers.x, w: buffers.w, b: buffers.b },
+    params: {
+      rows: s.pixels,
+      depth: s.depth,
+      in_h: s.inH,
+      in_w: s.inW,
+      in_c: s.inC,
+      out_c: s.outC,
+      out_h: s.outH,
+      out_w: s.outW,
+      kernel_w: s.kernelW,
+      stride_h: s.strideH,
+      stride_w: s.strideW,
+      pad_top: s.padTop,
+      pad_left: s.padLeft,
+      relu: shape.relu ? 1 : 0,
+    },
+    workgroups,
+  });
+}
+
+// ---------------------------------------------------------------------------
+// backward input
+
+function backwardInputSpec(tiles: GemmTiles): KernelSpec {
+  return {
+    name: 'conv2d_backward_input',
+    source: backwardInputSource,
+    includes: [gemmCore],
+    bindings: ['dx', 'dy', 'w'],
+    params: [
+      'rows',
+      'depth',
+      'in_h',
+      'in_w',
+      'in_c',
+      'out_c',
+      'out_h',
+      'out_w',
+      'kernel_w',
+      'stride_h',
+      'stride_w',
+      'pad_top',
+      'pad_left',
+    ],
+    constants: { ...tiles },
+  };
+}
+
+/** The backward-input kernel at the tiles of conv2 (32 input channels). */
+export const conv2dBackwardInputSpec: KernelSpec = backwardInputSpec(pixelGemmTiles(32));
+
+export interface Conv2dBackwardInputBuffers {
+  dx: BufferRef;
+  dy: BufferRef;
+  w: BufferRef;
+}
+
+/**
+ * dx = conv-transpose of dy with w (dy: gradient w.r.t. the pre-activation
+ * conv output); overwrites dx.
+ */
+export async function prepareConv2dBackwardInput(
+  device: GPUDevice,
+  buffers: Conv2dBackwardInputBuffers,
+  shape: Conv2dShape,
+  label = 'conv2d_backward_input',
+): Promise<PreparedDispatch> {
+  const s = resolveShape(shape, label);
+  requireFits(label, 'dx', buffers.dx, s.xSize);
+  requireFits(label, 'dy', buffers.dy, s.ySize);
+  requireFits(label, 'w', buffers.w, s.wSize);
+  const tiles = pixelGemmTiles(s.inC);
+  checkTiles(label, tiles, false);
+  const rows = s.batch * s.inH * s.inW;
+  const workgroups = pixelGrid(device, label, rows, s.inC, tiles);
+  const kernel = await getKernel(device, backwardInputSpec(tiles));
+  return kernel.prepare({
+    label,
+    resources: { dx: buffers.dx, dy: buffers.dy, w: buffers.w },
+    params: {
+      rows,
+      depth: s.kernelH * s.kernelW * s.outC,
+      in_h: s.inH,
+      in_w: s.inW,
+      in_c: s.inC,
+      out_c: s.outC,
+      out_h: s.outH,
+      out_w: s.outW,
+      kernel_w: s.kernelW,
+      stride_h: s.strideH,
+      stride_w: s.strideW,
+      pad_top: s.padTop,
+      pad_left: s.padLeft,
+    },
+    workgroups,
+  });
+}
+
+// ---------------------------------------------------------------------------
+// backward filter (split-K GEMM + deterministic reduction)
+
+function backwardFilterSpec(tiles: GemmTiles): KernelSpec {
+  return {
+    name: 'conv2d_backward_filter',
+    source: backwardFilterSource,
+    includes: [gemmCore],
+    bindings: ['partial', 'x', 'dy'],
+    params: [
+      'pixels',
+      'depth',
+      'chunk',
+      'in_h',
+      'in_w',
+      'in_c',
+      'out_c',
+      'out_h',
+      'out_w',
+      'kernel_w',
+      'stride_h',
+      'stride_w',
+      'pad_top',
+      'pad_left',
+      'db_offset',
+    ],
+    constants: { ...tiles },
+  };
+}
+
+/** The backward-filter kernel at the tiles of conv2 (R = 288, K = 64). */
+export const conv2dBackwardFilterSpec: KernelSpec = backwardFilterSpec(filterGemmTiles(288, 64));
+
+const REDUCE_WORKGROUP = 64;
+
+export const conv2dBackwardFilterReduceSpec: KernelSpec = {
+  name: 'conv2d_backward_filter_reduce',
+  source: filterReduceSource,
+  bindings: ['dw', 'db', 'partial'],
+  params: ['weights', 'out_c', 'dw_parts', 'db_parts', 'db_offset'],
+  constants: { WORKGROUP_SIZE: REDUCE_WORKGROUP },
+};
+
+/** Workgroups the split-K pass aims for: enough to keep 16+ cores busy. */
+const FILTER_TARGET_WORKGROUPS = 64;
+/** The shader splits pixel indices with float reciprocals, exact below 2^22. */
+const MAX_FILTER_PIXELS = 2 ** 22 - 1024;
+
+/** How the pixels are split between workgroups, and the workspace layout. */
+export function filterSplit(
+  pixels: number,
+  weights: number,
+  outC: number,
+  tiles: GemmTiles,
+  maxWorkspaceBytes: number,
+) {
+  const mTiles = Math.ceil(weights / outC / tileRows(tiles));
+  const nTiles = Math.ceil(outC / tileCols(tiles));
+  const dbGroups = (tileThreads(tiles) * 4) / tileCols(tiles);
+  const steps = Math.ceil(pixels / tiles.BK);
+  let splits = Math.min(steps, Math.max(1, Math.ceil(FILTER_TARGET_WORKGROUPS / (mTiles * nTiles))));
+  // Fewer splits when the partials would not fit the workspace limit.
+  const bytesPerSplit = (tiles.WG_S * weights + dbGroups * outC) * 4;
+  splits = Math.max(1, Math.min(splits, Math.floor(maxWorkspaceBytes / bytesPerSplit)));
+  const chunk = Math.ceil(steps / splits) * tiles.BK;
+  splits = Math.ceil(pixels / chunk);
+  const dwParts = splits * tiles.WG_S;
+  const dbParts = splits * dbGroups;
+  const dbOffset = dwParts * weights;
+  return { mTiles, nTiles, splits, chunk, dwParts, dbParts, dbOffset, floats: dbOffset + dbParts * outC };
+}
+
+export interface Conv2dBackwardFilterBuffers {
+  dw: BufferRef;
+  db: BufferRef;
+  x: BufferRef;
+  dy: BufferRef;
+}
+
+/**
+ * dw = sum over (n, oh, ow) of x-patch * dy; db = sum of dy; both overwritten.
+ * Allocates a private workspace for the split-K partial sums, freed by the
+ * returned dispatch's destroy().
+ */
+export async function prepareConv2dBackwardFilter(
+  device: GPUDevice,
+  buffers: Conv2dBackwardFilterBuffers,
+  shape: Conv2dShape,
+  label = 'conv2d_backward_filter',
+): Promise<PreparedDispatch> {
+  const s = resolveShape(shape, label);
+  requireFits(label, 'dw', buffers.dw, s.wSize);
+  requireFits(label, 'db', buffers.db, s.outC);
+  requireFits(label, 'x', buffers.x, s.xSize);
+  requireFits(label, 'dy', buffers.dy, s.ySize);
+  if (s.pixels > MAX_FILTER_PIXELS) {
+    throw new ShapeError(label, 'batch', `N*OH*OW = ${s.pixels} exceeds ${MAX_FILTER_PIXELS}`);
+  }
+  const tiles = filterGemmTiles(s.depth, s.outC);
+  checkTiles(label, tiles, true);
+  const max = device.limits.maxComputeWorkgroupsPerDimension;
+  const split = filterSplit(s.pixels, s.wSize, s.outC, tiles, device.limits.maxStorageBufferBindingSize);
+  if (split.mTiles > max || split.nTiles > max || split.splits > max) {
+    throw new ShapeError(label, 'kernel', `needs more than ${max} workgroups along one axis`);
+  }
+  const [gemm, reduce] = await Promise.all([
+    getKernel(device, backwardFilterSpec(tiles)),
+    getKernel(device, conv2dBackwardFilterReduceSpec),
+  ]);
+  const workspace = createStorage(device, split.floats * 4, `${label} workspace`);
+  const partials = gemm.prepare({
+    label: `${label} partials`,
+    resources: { partial: workspace, x: buffers.x, dy: buffers.dy },
+    params: {
+      pixels: s.pixels,
+      depth: s.depth,
+      chunk: split.chunk,
+      in_h: s.inH,
+      in_w: s.inW,
+      in_c: s.inC,
+      out_c: s.outC,
+      out_h: s.outH,
+      out_w: s.outW,
+      kernel_w: s.kernelW,
+      stride_h: s.strideH,
+      stride_w: s.strideW,
+      pad_top: s.padTop,
+      pad_left: s.padLeft,
+      db_offset: split.dbOffset,
+    },
+    workgroups: [split.mTiles, split.splits, split.nTiles],
+  });
+  const sums = reduce.prepare({
+    label: `${label} reduce`,
+    resources: { dw: buffers.dw, db: buffers.db, partial: workspace },
+    params: {
+      weights: s.wSize,
+      out_c: s.outC,
+      dw_parts: split.dwParts,
+      db_parts: split.dbParts,
+      db_offset: split.dbOffset,
+    },
+    workgroups: grid1d(Math.ceil((s.wSize + s.outC) / REDUCE_WORKGROUP), max),
+  });
+  const both = sequence(label, [partials, sums]);
+  return {
+    ...both,
+    destroy() {
+      both.destroy();
+      workspace.destroy();
+    },
+  };
+}

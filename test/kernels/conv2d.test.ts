@@ -1,0 +1,186 @@
+// conv2d on the GPU against the float64 reference: forward (with and without
+// ReLU), backward input, backward filter and bias, on the reference CNN's two
+// layers and on awkward shapes.
+import { describe, expect, it } from 'vitest';
+import { ShapeError } from '../../src/errors';
+import { createStorage, readF32, uploadStorage } from '../../src/gpu/buffers';
+import type { PreparedDispatch } from '../../src/gpu/kernel';
+import {
+  conv2dGeometry,
+  prepareConv2dBackwardFilter,
+  prepareConv2dBackwardInput,
+  prepareConv2dForward,
+  type Conv2dShape,
+} from '../../src/kernels/conv2d';
+import {
+  conv2dBackwardFilter,
+  conv2dBackwardInput,
+  conv2dForward,
+} from '../../src/reference/conv2d';
+import { Rng } from '../../src/util/rng';
+import { allclose } from '../util/allclose';
+import { runDispatches, testDevice } from '../util/device';
+
+/**
+ * Tolerance for an f32 sum of L products of magnitude <= 1 (inputs uniform in
+ * [-1, 1]). Each of the L additions rounds by at most 2^-24 times the partial
+ * sum, and partial sums of L random-sign terms stay within ~sqrt(L), so the
+ * error is below L * sqrt(L) * 2^-24 (about 3e-4 for conv2's L = 288). A
+ * missing or misplaced term is off by ~0.1 or more and fails.
+ */
+function sumTolerance(terms: number) {
+  return { atol: terms * Math.sqrt(terms) * 2 ** -24, rtol: 0 };
+}
+
+/** A buffer pre-filled with NaN: an element a kernel forgets to write fails the check. */
+function poisoned(device: GPUDevice, n: number, label: string): GPUBuffer {
+  return uploadStorage(device, new Float32Array(n).fill(NaN), label);
+}
+
+interface Case {
+  name: string;
+  shape: Conv2dShape;
+}
+
+const cases: Case[] = [
+  // The reference CNN (MNIST): conv1 and conv2, at batch 1 and 3.
+  ...[1, 3].map((batch) => ({
+    name: `conv1 28x28x1 -> 32, 4x4 valid, batch ${batch}`,
+    shape: { batch, inH: 28, inW: 28, inC: 1, outC: 32, kernelH: 4, kernelW: 4, padding: 'valid' as const },
+  })),
+  ...[1, 3].map((batch) => ({
+    name: `conv2 12x12x32 -> 64, 3x3 valid, batch ${batch}`,
+    shape: { batch, inH: 12, inW: 12, inC: 32, outC: 64, kernelH: 3, kernelW: 3, padding: 'valid' as const },
+  })),
+  // Awkward shapes. Their channel and tap counts are picked to land on the
+  // same few tile configurations as conv1/conv2 (each new one is another
+  // multi-second pipeline compile) while covering every code path.
+  {
+    name: 'odd channels C=3 K=5, 7x9 input, batch 1',
+    shape: { batch: 1, inH: 7, inW: 9, inC: 3, outC: 5, kernelH: 3, kernelW: 3, padding: 'valid' },
+  },
+  {
+    name: '1x1 kernel, C=96 K=70 (two column tiles in every kernel)',
+    shape: { batch: 2, inH: 5, inW: 6, inC: 96, outC: 70, kernelH: 1, kernelW: 1, padding: 'valid' },
+  },
+  {
+    name: '5x5 same, 9x7 input',
+    shape: { batch: 2, inH: 9, inW: 7, inC: 1, outC: 6, kernelH: 5, kernelW: 5, padding: 'same' },
+  },
+  {
+    name: 'stride 2 valid, 2x3 kernel, 7x9 input',
+    shape: { batch: 2, inH: 7, inW: 9, inC: 3, outC: 5, kernelH: 2, kernelW: 3, strideH: 2, strideW: 2, padding: 'valid' },
+  },
+  {
+    name: 'stride 2 same, 3x3 kernel, 7x9 input',
+    shape: { batch: 1, inH: 7, inW: 9, inC: 6, outC: 33, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padding: 'same' },
+  },
+  {
+    name: 'stride (1, 2) same, 3x2 kernel, C=48 K=40',
+    shape: { batch: 3, inH: 6, inW: 5, inC: 48, outC: 40, kernelH: 3, kernelW: 2, strideH: 1, strideW: 2, padding: 'same' },
+  },
+];
+
+async function check({ name, shape }: Case) {
+  const device = await testDevice();
+  const g = conv2dGeometry(shape);
+  const rng = new Rng(name.length * 104729 + shape.batch);
+  const nx = shape.batch * shape.inH * shape.inW * shape.inC;
+  const nw = shape.kernelH * shape.kernelW * shape.inC * shape.outC;
+  const ny = shape.batch * g.outH * g.outW * shape.outC;
+  const xs = rng.floats(nx);
+  const ws = rng.floats(nw);
+  const bs = rng.floats(shape.outC);
+  const dys = rng.floats(ny);
+  const x = uploadStorage(device, xs, 'x');
+  const w = uploadStorage(device, ws, 'w');
+  const b = uploadStorage(device, bs, 'b');
+  const dy = uploadStorage(device, dys, 'dy');
+  const y = poisoned(device, ny, 'y');
+  const yRelu = poisoned(device, ny, 'y relu');
+  const dx = poisoned(device, nx, 'dx');
+  const dw = poisoned(device, nw, 'dw');
+  const db = poisoned(device, shape.outC, 'db');
+
+  const dispatches: PreparedDispatch[] = [
+    await prepareConv2dForward(device, { y, x, w, b }, { ...shape, relu: false }),
+    await prepareConv2dForward(device, { y: yRelu, x, w, b }, { ...shape, relu: true }),
+    await prepareConv2dBackwardInput(device, { dx, dy, w }, shape),
+    await prepareConv2dBackwardFilter(device, { dw, db, x, dy }, shape),
+  ];
+  await runDispatches(device, dispatches);
+
+  const taps = shape.kernelH * shape.kernelW;
+  // Forward: KH*KW*C products plus the bias.
+  const fwdTol = sumTolerance(taps * shape.inC + 1);
+  allclose(`${name}: y`, await readF32(device, y, ny), conv2dForward(xs, ws, bs, { ...shape, relu: false }), fwdTol);
+  allclose(`${name}: y relu`, await readF32(device, yRelu, ny), conv2dForward(xs, ws, bs, { ...shape, relu: true }), fwdTol);
+  // Backward input: KH*KW*K products (fewer nonzero ones for stride > 1).
+  allclose(`${name}: dx`, await readF32(device, dx, nx), conv2dBackwardInput(dys, ws, shape), sumTolerance(taps * shape.outC));
+  // Backward filter and bias: one product per output pixel, N*OH*OW of them.
+  const pixels = shape.batch * g.outH * g.outW;
+  const ref = conv2dBackwardFilter(xs, dys, shape);
+  allclose(`${name}: dw`, await readF32(device, dw, nw), ref.dw, sumTolerance(pixels));
+  allclose(`${name}: db`, await readF32(device, db, shape.outC), ref.db, sumTolerance(pixels));
+  for (const d of dispatches) d.destroy();
+  for (const buf of [x, w, b, dy, y, yRelu, dx, dw, db]) buf.destroy();
+}
+
+describe('conv2d kernels vs reference', () => {
+  for (const c of cases) {
+    it(c.name, () => check(c));
+  }
+
+  it('rejects a valid kernel larger than the input and a too-small w buffer', async () => {
+    const device = await testDevice();
+    const big = createStorage(device, 1 << 16, 'big');
+    const small = createStorage(device, 64, 'small');
+    const shape = { batch: 1, inH: 4, inW: 8, inC: 2, outC: 4, kernelH: 5, kernelW: 3, padding: 'valid' as const };
+    await expect(
+      prepareConv2dForward(device, { y: big, x: big, w: big, b: big }, { ...shape, relu: true }),
+    ).rejects.toThrow(/conv2d_forward: kernelH/);
+    await expect(
+      prepareConv2dBackwardInput(device, { dx: big, dy: big, w: big }, shape),
+    ).rejects.toThrow(ShapeError);
+
+    // 3x3x2x4 = 72 weights need 288 bytes; 64 are given.
+    const ok = { ...shape, kernelH: 3 };
+    await expect(
+      prepareConv2dForward(device, { y: big, x: big, w: small, b: big }, { ...ok, relu: true }),
+    ).rejects.toThrow(/conv2d_forward: w/);
+    await expect(
+      prepareConv2dBackwardInput(device, { dx: big, dy: big, w: small }, ok),
+    ).rejects.toThrow(/conv2d_backward_input: w/);
+    await expect(
+      prepareConv2dBackwardFilter(device, { dw: small, db: big, x: big, dy: big }, ok),
+    ).rejects.toThrow(/conv2d_backward_filter: dw/);
+    big.destroy();
+    small.destroy();
+  });
+});
+
+// Informational only (no assertion): Node runs on lavapipe, the adapter the
+// training benchmarks use.
+if (typeof window === 'undefined') {
+  describe('conv2d_forward throughput', () => {
+    it('conv2 at batch 32 (informational GFLOP/s)', async () => {
+      const device = await testDevice();
+      const shape = { batch: 32, inH: 12, inW: 12, inC: 32, outC: 64, kernelH: 3, kernelW: 3, padding: 'valid' as const, relu: true };
+      const rng = new Rng(32);
+      const x = uploadStorage(device, rng.floats(32 * 12 * 12 * 32), 'x');
+      const w = uploadStorage(device, rng.floats(3 * 3 * 32 * 64), 'w');
+      const b = uploadStorage(device, rng.floats(64), 'b');
+      const y = createStorage(device, 32 * 10 * 10 * 64 * 4, 'y');
+      const d = await prepareConv2dForward(device, { y, x, w, b }, shape);
+      await runDispatches(device, [d]); // warm-up (pipeline compile on first use)
+      const reps = 5;
+      const t0 = performance.now();
+      await runDispatches(device, new Array(reps).fill(d));
+      const ms = (performance.now() - t0) / reps;
+      const flops = 2 * 32 * 10 * 10 * 64 * 3 * 3 * 32;
+      console.log(`[perf] conv2d_forward conv2 batch 32: ${ms.toFixed(2)} ms, ${(flops / ms / 1e6).toFixed(2)} GFLOP/s`);
+      d.destroy();
+      for (const buf of [x, w, b, y]) buf.destroy();
+    });
+  });
+}
