@@ -101,14 +101,12 @@ fn main(
   var db_acc = vec4(0.0);
   for (var k0 = p_begin; k0 < p_end; k0 += BK) {
     // This thread's pixel p = (n, oh, ow), for 4 consecutive filter rows at
-    // a time. Pixel indices are split with float reciprocals (exact below
-    // 2^22, which the wrapper checks): a vector op, where integer division
-    // runs one lane at a time.
+    // a time (p < 2^22, which the wrapper checks, for div_floor).
     let p = k0 + a_k;
     let p_ok = p < p_end;
-    let t = i32(floor((f32(p) + 0.5) * inv_out_w));
+    let t = div_floor(i32(p), out_w, inv_out_w);
     let ow = i32(p) - t * out_w;
-    let n = i32(floor((f32(t) + 0.5) * inv_out_h));
+    let n = div_floor(t, out_h, inv_out_h);
     let oh = t - n * out_h;
     let corner_h = oh * stride.x - pad.x;
     let corner_w = ow * stride.y - pad.y;

@@ -53,13 +53,6 @@ fn store_block(c: mat4x4<f32>, row0: u32, col0: u32) {
   }
 }
 
-// Quotient of t (>= 0) by a stride, from a float multiply by 1 / stride:
-// exact for t < 2^22, and a vector op, where an integer division runs one
-// lane at a time on the CPU adapters. Negative t gives a negative quotient.
-fn stride_quotient(t: vec4<i32>, inv_stride: f32) -> vec4<i32> {
-  return vec4<i32>(floor((vec4<f32>(t) + 0.5) * inv_stride));
-}
-
 @compute @workgroup_size(WG_SIZE)
 fn main(
   @builtin(local_invocation_index) tid: u32,
@@ -127,8 +120,8 @@ fn main(
         ih = select(ih, 0, wrap_h);
         n = select(n, n + 1, wrap_h);
       }
-      let oh = stride_quotient(th, inv_h);
-      let ow = stride_quotient(tw, inv_w);
+      let oh = div_floor4(th, stride_h, inv_h);
+      let ow = div_floor4(tw, stride_w, inv_w);
       let hit_h = (th >= vec4(0)) & (oh * stride_h == th) & (oh < vec4(out_h));
       let hit_w = (tw >= vec4(0)) & (ow * stride_w == tw) & (ow < vec4(out_w));
       let ok = vec4(r_ok) & row_ok & hit_h & hit_w;

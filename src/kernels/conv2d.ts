@@ -267,6 +267,12 @@ export async function prepareConv2dForward(
 // ---------------------------------------------------------------------------
 // backward input
 
+/**
+ * Integers the shaders divide with float reciprocals (div_floor in
+ * conv2d_gemm.wgsl) stay below this, where the estimate is off by one at most.
+ */
+const MAX_EXACT_FLOAT_INDEX = 2 ** 22;
+
 function backwardInputSpec(tiles: GemmTiles): KernelSpec {
   return {
     name: 'conv2d_backward_input',
@@ -315,6 +321,10 @@ export async function prepareConv2dBackwardInput(
   requireFits(label, 'dx', buffers.dx, s.xSize);
   requireFits(label, 'dy', buffers.dy, s.ySize);
   requireFits(label, 'w', buffers.w, s.wSize);
+  // The shader divides by the stride with float reciprocals (div_floor).
+  if (Math.max(s.inH + s.padTop, s.inW + s.padLeft) >= MAX_EXACT_FLOAT_INDEX) {
+    throw new ShapeError(label, 'inH', `spatial size ${s.inH}x${s.inW} exceeds 2^22`);
+  }
   const tiles = pixelGemmTiles(s.inC);
   checkTiles(label, tiles, false);
   const rows = s.batch * s.inH * s.inW;
@@ -387,8 +397,8 @@ export const conv2dBackwardFilterReduceSpec: KernelSpec = {
 
 /** Workgroups the split-K pass aims for: enough to keep 16+ cores busy. */
 const FILTER_TARGET_WORKGROUPS = 64;
-/** The shader splits pixel indices with float reciprocals, exact below 2^22. */
-const MAX_FILTER_PIXELS = 2 ** 22 - 1024;
+/** The shader splits pixel indices with float reciprocals (div_floor). */
+const MAX_FILTER_PIXELS = MAX_EXACT_FLOAT_INDEX - 1024;
 
 /** How the pixels are split between workgroups, and the workspace layout. */
 export function filterSplit(
