@@ -187,6 +187,23 @@ function pixelGrid(device: GPUDevice, where: string, rows: number, cols: number,
 }
 
 // ---------------------------------------------------------------------------
+// The params fields the forward and backward-input shaders share, in order.
+const GEOMETRY_PARAMS = [
+  'rows',
+  'depth',
+  'in_h',
+  'in_w',
+  'in_c',
+  'out_c',
+  'out_h',
+  'out_w',
+  'kernel_w',
+  'stride_h',
+  'stride_w',
+  'pad_top',
+  'pad_left',
+] as const;
+
 // forward
 
 function forwardSpec(tiles: GemmTiles): KernelSpec {
@@ -195,22 +212,7 @@ function forwardSpec(tiles: GemmTiles): KernelSpec {
     source: forwardSource,
     includes: [gemmCore],
     bindings: ['y', 'x', 'w', 'b'],
-    params: [
-      'rows',
-      'depth',
-      'in_h',
-      'in_w',
-      'in_c',
-      'out_c',
-      'out_h',
-      'out_w',
-      'kernel_w',
-      'stride_h',
-      'stride_w',
-      'pad_top',
-      'pad_left',
-      'relu',
-    ],
+    params: [...GEOMETRY_PARAMS, 'relu'],
     constants: { ...tiles },
   };
 }
@@ -279,21 +281,7 @@ function backwardInputSpec(tiles: GemmTiles): KernelSpec {
     source: backwardInputSource,
     includes: [gemmCore],
     bindings: ['dx', 'dy', 'w'],
-    params: [
-      'rows',
-      'depth',
-      'in_h',
-      'in_w',
-      'in_c',
-      'out_c',
-      'out_h',
-      'out_w',
-      'kernel_w',
-      'stride_h',
-      'stride_w',
-      'pad_top',
-      'pad_left',
-    ],
+    params: GEOMETRY_PARAMS,
     constants: { ...tiles },
   };
 }
