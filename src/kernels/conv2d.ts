@@ -187,10 +187,9 @@ function pixelGrid(device: GPUDevice, where: string, rows: number, cols: number,
 }
 
 // ---------------------------------------------------------------------------
-// The params fields the forward and backward-input shaders share, in order.
-const GEOMETRY_PARAMS = [
-  'rows',
-  'depth',
+// The params fields the three conv2d shaders share (the convolution's shape),
+// and those the forward and backward-input shaders add in front, in order.
+const SHAPE_PARAMS = [
   'in_h',
   'in_w',
   'in_c',
@@ -203,6 +202,7 @@ const GEOMETRY_PARAMS = [
   'pad_top',
   'pad_left',
 ] as const;
+const GEOMETRY_PARAMS = ['rows', 'depth', ...SHAPE_PARAMS] as const;
 
 // forward
 
@@ -349,23 +349,7 @@ function backwardFilterSpec(tiles: GemmTiles): KernelSpec {
     source: backwardFilterSource,
     includes: [gemmCore],
     bindings: ['partial', 'x', 'dy'],
-    params: [
-      'pixels',
-      'depth',
-      'chunk',
-      'in_h',
-      'in_w',
-      'in_c',
-      'out_c',
-      'out_h',
-      'out_w',
-      'kernel_w',
-      'stride_h',
-      'stride_w',
-      'pad_top',
-      'pad_left',
-      'db_offset',
-    ],
+    params: ['pixels', 'depth', 'chunk', ...SHAPE_PARAMS, 'db_offset'],
     constants: { ...tiles },
   };
 }
