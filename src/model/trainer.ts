@@ -87,7 +87,8 @@ interface RingSlot {
   chunk: { steps: number; step: number; globalStep: number; submittedAt: number } | null;
 }
 
-const nextPow = (n: number, m: number) => Math.ceil(n / m) * m;
+/** n rounded up to a multiple of m. */
+const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
 
 function uploadDataset(device: GPUDevice, split: MnistSplit, permLength: number, label: string): GpuDataset {
   const pixels = split.rows * split.cols;
@@ -162,8 +163,9 @@ export class Trainer {
     let testData: GpuDataset | null = null;
     if (data.test) {
       const E = Math.min(full.evalBatchSize, data.test.count);
-      testData = uploadDataset(device, data.test, nextPow(data.test.count, E), 'test');
-      const perm = new Uint32Array(nextPow(data.test.count, E));
+      const permLength = roundUp(data.test.count, E);
+      testData = uploadDataset(device, data.test, permLength, 'test');
+      const perm = new Uint32Array(permLength);
       for (let i = 0; i < perm.length; i++) perm[i] = i % data.test.count;
       device.queue.writeBuffer(testData.perm, 0, perm);
     }
@@ -358,9 +360,10 @@ export class Trainer {
    * (n, H, W, C). The network runs on the GPU; only the softmax of the n x 10
    * logits that come back is taken on the host, for display.
    */
-  async predict(images: Float32Array<ArrayBuffer>, n = images.length / this.model.inputShape.reduce((a, b) => a * b, 1)): Promise<{ logits: Float32Array; probabilities: Float32Array }> {
+  async predict(images: Float32Array<ArrayBuffer>, count?: number): Promise<{ logits: Float32Array; probabilities: Float32Array }> {
     this.checkAlive();
     const per = this.model.inputShape.reduce((a, b) => a * b, 1);
+    const n = count ?? images.length / per;
     if (!Number.isInteger(n) || n < 1 || images.length !== n * per) {
       throw new ShapeError('predict', 'images', `expected n * ${per} floats for n images, got ${images.length}`);
     }
