@@ -9,13 +9,13 @@
 // windows that can contain it and sums dy over those whose stored argmax is
 // its own index. No atomics, and the max is not recomputed. With overlapping
 // windows (stride < pool) one element can win several windows; the sum runs
-// over windows in row-major (oh, ow) order.
+// over windows in row-major (oh, ow) order. The wrapper uses this kernel only
+// for overlapping windows; maxpool_backward_disjoint is cheaper otherwise.
 // params.relu = 1 fuses the backward of a ReLU that precedes the pool: x is
 // then the ReLU output, and a window passes gradient only where y > 0 (where
 // the max is 0 the ReLU's own gradient is 0, whichever element won the tie).
 
 struct Params {
-  total: u32, // N * H * W * C
   inH: u32,
   inW: u32,
   channels: u32,
@@ -36,7 +36,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> y: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
-override WORKGROUP_SIZE: u32 = 256;
+override WORKGROUP_SIZE: u32 = 64;
 
 // The output positions o in [0, outSize) whose window [o * stride - pad,
 // o * stride - pad + pool) contains input position i, as a half-open range.
@@ -51,22 +51,18 @@ fn window_range(i: u32, pad: u32, pool: u32, stride: u32, outSize: u32) -> vec2u
   return vec2u(lo, max(lo, hi));
 }
 
+// The grid: x runs over (iw, c) of one input row, y over ih, z over n.
 @compute @workgroup_size(WORKGROUP_SIZE)
-fn main(
-  @builtin(global_invocation_id) gid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-) {
-  // A 2-D grid covers inputs beyond 65535 workgroups.
-  let i = gid.x + gid.y * groups.x * WORKGROUP_SIZE;
-  if (i >= params.total) {
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let rowLength = params.inW * params.channels;
+  if (gid.x >= rowLength) {
     return;
   }
-  let c = i % params.channels;
-  var t = i / params.channels;
-  let iw = t % params.inW;
-  t = t / params.inW;
-  let ih = t % params.inH;
-  let n = t / params.inH;
+  let iw = gid.x / params.channels;
+  let c = gid.x - iw * params.channels;
+  let ih = gid.y;
+  let n = gid.z;
+  let i = (n * params.inH + ih) * rowLength + gid.x;
 
   let rows = window_range(ih, params.padTop, params.poolH, params.strideH, params.outH);
   let cols = window_range(iw, params.padLeft, params.poolW, params.strideW, params.outW);

@@ -9,7 +9,6 @@
 // padding and never win ('same' padding in Keras pads with -inf, not zeros).
 
 struct Params {
-  total: u32, // N * OH * OW * C
   inH: u32,
   inW: u32,
   channels: u32,
@@ -28,26 +27,24 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 
-override WORKGROUP_SIZE: u32 = 256;
+override WORKGROUP_SIZE: u32 = 64;
 
 // One thread per output element, channels fastest: neighbouring threads read
 // neighbouring channels of the same input pixel, so loads coalesce in NHWC.
+// The grid: x runs over (ow, c) of one output row, y over oh, z over n, so a
+// thread finds its window with one integer division (the CPU adapters run
+// integer division one SIMD lane at a time).
 @compute @workgroup_size(WORKGROUP_SIZE)
-fn main(
-  @builtin(global_invocation_id) gid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
-) {
-  // A 2-D grid covers outputs beyond 65535 workgroups.
-  let o = gid.x + gid.y * groups.x * WORKGROUP_SIZE;
-  if (o >= params.total) {
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let rowLength = params.outW * params.channels;
+  if (gid.x >= rowLength) {
     return;
   }
-  let c = o % params.channels;
-  var t = o / params.channels;
-  let ow = t % params.outW;
-  t = t / params.outW;
-  let oh = t % params.outH;
-  let n = t / params.outH;
+  let ow = gid.x / params.channels;
+  let c = gid.x - ow * params.channels;
+  let oh = gid.y;
+  let n = gid.z;
+  let o = (n * params.outH + oh) * rowLength + gid.x;
 
   let top = i32(oh * params.strideH) - i32(params.padTop);
   let left = i32(ow * params.strideW) - i32(params.padLeft);

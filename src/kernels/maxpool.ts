@@ -1,16 +1,21 @@
 import backwardSource from '../../shaders/maxpool_backward.wgsl?raw';
+import backwardDisjointSource from '../../shaders/maxpool_backward_disjoint.wgsl?raw';
 import forwardSource from '../../shaders/maxpool_forward.wgsl?raw';
 import { ShapeError } from '../errors';
 import { requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
-import { getKernel, grid1d, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
+import { getKernel, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
 
 // 2-D max pooling over NHWC tensors, Keras MaxPooling2D semantics. Forward
-// writes the max and its flat index; backward gathers dy through that index.
+// writes the max and its flat index; backward routes dy through that index:
+// one thread per pooled element writing its own band of dx where windows do
+// not overlap (maxpool_backward_disjoint), a gather per dx element where they
+// do (maxpool_backward).
 
-const WORKGROUP_SIZE = 256;
+// Every kernel runs a 3-D grid: x over one row's (column, channel) pairs, y
+// over rows, z over images.
+const WORKGROUP_SIZE = 64;
 
 const GEOMETRY_PARAMS = [
-  'total',
   'inH',
   'inW',
   'channels',
@@ -37,6 +42,25 @@ export const maxPoolBackwardSpec: KernelSpec = {
   source: backwardSource,
   bindings: ['dx', 'dy', 'argmax', 'y'],
   params: [...GEOMETRY_PARAMS, 'relu'],
+  constants: { WORKGROUP_SIZE },
+};
+
+export const maxPoolBackwardDisjointSpec: KernelSpec = {
+  name: 'maxpool_backward_disjoint',
+  source: backwardDisjointSource,
+  bindings: ['dx', 'dy', 'argmax', 'y'],
+  params: [
+    'inH',
+    'inW',
+    'channels',
+    'outH',
+    'outW',
+    'strideH',
+    'strideW',
+    'padTop',
+    'padLeft',
+    'relu',
+  ],
   constants: { WORKGROUP_SIZE },
 };
 
@@ -130,11 +154,34 @@ function geometryParams(shape: MaxPoolShape, where: string) {
   return { inputs, outputs, params };
 }
 
-function workgroupsFor(device: GPUDevice, threads: number): [number, number] {
-  return grid1d(
-    Math.ceil(threads / WORKGROUP_SIZE),
-    device.limits.maxComputeWorkgroupsPerDimension,
-  );
+/** x over a row's (column, channel) pairs, y over rows, z over images. */
+function rowGrid(
+  device: GPUDevice,
+  where: string,
+  rows: number,
+  rowLength: number,
+  batch: number,
+): [number, number, number] {
+  const grid: [number, number, number] = [Math.ceil(rowLength / WORKGROUP_SIZE), rows, batch];
+  const max = device.limits.maxComputeWorkgroupsPerDimension;
+  const names = ['width x channels', 'height', 'batch'];
+  grid.forEach((g, axis) => {
+    if (g > max) {
+      throw new ShapeError(
+        where,
+        names[axis],
+        `needs ${g} workgroups along one grid axis; this device allows ${max} (maxComputeWorkgroupsPerDimension)`,
+      );
+    }
+  });
+  return grid;
+}
+
+/** Which backward kernel a shape gets: 'disjoint' unless windows overlap. */
+export function maxPoolBackwardKernel(shape: MaxPoolShape): 'disjoint' | 'gather' {
+  const overlapH = (shape.strideH ?? shape.poolH) < shape.poolH;
+  const overlapW = (shape.strideW ?? shape.poolW) < shape.poolW;
+  return overlapH || overlapW ? 'gather' : 'disjoint';
 }
 
 export interface MaxPoolForwardBuffers {
@@ -155,6 +202,7 @@ export async function prepareMaxPoolForward(
   label = 'maxpool_forward',
 ): Promise<PreparedDispatch> {
   const { inputs, outputs, params } = geometryParams(shape, label);
+  const workgroups = rowGrid(device, label, params.outH, params.outW * params.channels, shape.batch);
   requireFits(label, 'y', buffers.y, outputs);
   requireFits(label, 'argmax', buffers.argmax, outputs);
   requireFits(label, 'x', buffers.x, inputs);
@@ -162,8 +210,8 @@ export async function prepareMaxPoolForward(
   return kernel.prepare({
     label,
     resources: { y: buffers.y, argmax: buffers.argmax, x: buffers.x },
-    params: { total: outputs, ...params },
-    workgroups: workgroupsFor(device, outputs),
+    params,
+    workgroups,
   });
 }
 
@@ -178,6 +226,7 @@ export interface MaxPoolBackwardBuffers {
  * dx (N, H, W, C) = sum of dy over the windows whose argmax is this element;
  * overwrites every element of dx. With relu: true, a window passes gradient
  * only where its pooled value y > 0 (the backward of a preceding ReLU, fused).
+ * The kernel follows maxPoolBackwardKernel(shape).
  */
 export async function prepareMaxPoolBackward(
   device: GPUDevice,
@@ -193,11 +242,17 @@ export async function prepareMaxPoolBackward(
   requireFits(label, 'dy', buffers.dy, outputs);
   requireFits(label, 'argmax', buffers.argmax, outputs);
   requireFits(label, 'y', buffers.y, outputs);
+  const resources = { dx: buffers.dx, dy: buffers.dy, argmax: buffers.argmax, y: buffers.y };
+  const relu = shape.relu ? 1 : 0;
+  if (maxPoolBackwardKernel(shape) === 'disjoint') {
+    // One thread per pooled element.
+    const { poolH: _h, poolW: _w, ...disjointParams } = params;
+    const workgroups = rowGrid(device, label, params.outH, params.outW * params.channels, shape.batch);
+    const kernel = await getKernel(device, maxPoolBackwardDisjointSpec);
+    return kernel.prepare({ label, resources, params: { ...disjointParams, relu }, workgroups });
+  }
+  // One thread per input element.
+  const workgroups = rowGrid(device, label, params.inH, params.inW * params.channels, shape.batch);
   const kernel = await getKernel(device, maxPoolBackwardSpec);
-  return kernel.prepare({
-    label,
-    resources: { dx: buffers.dx, dy: buffers.dy, argmax: buffers.argmax, y: buffers.y },
-    params: { total: inputs, ...params, relu: shape.relu ? 1 : 0 },
-    workgroups: workgroupsFor(device, inputs),
-  });
+  return kernel.prepare({ label, resources, params: { ...params, relu }, workgroups });
 }

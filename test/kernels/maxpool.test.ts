@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../../src/errors';
 import { createStorage, readF32, readU32, uploadStorage } from '../../src/gpu/buffers';
 import {
+  maxPoolBackwardKernel,
   maxPoolGeometry,
   prepareMaxPoolBackward,
   prepareMaxPoolForward,
@@ -147,7 +148,28 @@ describe('maxpool', () => {
     },
     { batch: 3, inH: 25, inW: 25, channels: 1, poolH: 2, poolW: 2, padding: 'same' },
     { batch: 1, inH: 4, inW: 4, channels: 1, poolH: 4, poolW: 4 },
+    // Stride larger than the pool: rows and columns between windows get 0.
+    { batch: 2, inH: 8, inW: 7, channels: 3, poolH: 2, poolW: 2, strideH: 3, strideW: 3 },
+    {
+      batch: 1,
+      inH: 9,
+      inW: 5,
+      channels: 5,
+      poolH: 2,
+      poolW: 1,
+      strideH: 3,
+      strideW: 2,
+      padding: 'same',
+    },
   ];
+  it('the awkward shapes exercise both backward kernels', () => {
+    const kernels = new Set(awkward.map(maxPoolBackwardKernel));
+    expect([...kernels].sort()).toEqual(['disjoint', 'gather']);
+    // Disjoint needs stride >= pool on both axes; 3x3 stride 2 overlaps.
+    expect(maxPoolBackwardKernel(awkward[0])).toBe('disjoint');
+    expect(maxPoolBackwardKernel(awkward[1])).toBe('gather');
+  });
+
   for (const [k, shape] of awkward.entries()) {
     it(`awkward shape ${describeShape(shape)}`, async () => {
       await checkMaxPool(randomInput(shape, 100 + k), shape, false, 'random');
@@ -190,7 +212,7 @@ describe('maxpool', () => {
     expect(dx[12]).not.toBe(0);
   });
 
-  it('covers a 2-D grid of workgroups (batch 1000 on pool1, over 65535 workgroups in backward)', async () => {
+  it('runs a large batch (1000 images of pool1: the grid z axis is the batch)', async () => {
     const shape: MaxPoolShape = { batch: 1000, inH: 25, inW: 25, channels: 32, poolH: 2, poolW: 2 };
     await checkMaxPool(randomInput(shape, 7), shape, false, 'eval batch');
   });
@@ -229,6 +251,11 @@ describe('maxpool', () => {
     await expect(
       prepareMaxPoolBackward(device, { ...bwd, y: small }, { ...shape, relu: false }),
     ).rejects.toThrow(/maxpool_backward: y/);
+    // The batch runs along the grid's z axis.
+    const limit = device.limits.maxComputeWorkgroupsPerDimension;
+    await expect(
+      prepareMaxPoolForward(device, fwd, { ...shape, batch: limit + 1 }),
+    ).rejects.toThrow(/maxpool_forward: batch: needs \d+ workgroups/);
     // 'same' padding accepts a pool larger than the input, as Keras does.
     expect(maxPoolGeometry({ ...shape, poolH: 11, strideH: 2, padding: 'same' })).toEqual({
       outH: 5,
