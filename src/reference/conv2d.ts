@@ -56,6 +56,38 @@ export function conv2dForward(
   return y;
 }
 
+/**
+ * dx from the per-tap columns dcol (N, OH, OW, KH, KW, C): every output
+ * pixel adds its column for tap (kh, kw) to the input it read through that
+ * tap. With dcol = dy · wᵀ this is conv2dBackwardInput; the GPU's GEMM path
+ * computes dx that way.
+ */
+export function conv2dCol2im(dcol: ArrayLike<number>, shape: Conv2dShape): Float64Array {
+  const s = resolve(shape);
+  const { batch, inH, inW, inC, kernelH, kernelW, outH, outW } = s;
+  const dx = new Float64Array(batch * inH * inW * inC);
+  const taps = kernelH * kernelW * inC;
+  for (let n = 0; n < batch; n++) {
+    for (let oh = 0; oh < outH; oh++) {
+      for (let ow = 0; ow < outW; ow++) {
+        const row = ((n * outH + oh) * outW + ow) * taps;
+        for (let kh = 0; kh < kernelH; kh++) {
+          const ih = oh * s.strideH - s.padTop + kh;
+          if (ih < 0 || ih >= inH) continue;
+          for (let kw = 0; kw < kernelW; kw++) {
+            const iw = ow * s.strideW - s.padLeft + kw;
+            if (iw < 0 || iw >= inW) continue;
+            for (let c = 0; c < inC; c++) {
+              dx[((n * inH + ih) * inW + iw) * inC + c] += dcol[row + (kh * kernelW + kw) * inC + c];
+            }
+          }
+        }
+      }
+    }
+  }
+  return dx;
+}
+
 /** dx = conv-transpose(dy, w); dy is the gradient w.r.t. the pre-activation output. */
 export function conv2dBackwardInput(
   dy: ArrayLike<number>,

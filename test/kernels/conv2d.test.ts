@@ -6,15 +6,19 @@ import { ShapeError } from '../../src/errors';
 import { createStorage, readF32, uploadStorage } from '../../src/gpu/buffers';
 import type { PreparedDispatch } from '../../src/gpu/kernel';
 import {
+  backwardInputWorkspaceBytes,
   conv2dGeometry,
+  defaultBackwardInputMethod,
   prepareConv2dBackwardFilter,
   prepareConv2dBackwardInput,
+  prepareConv2dCol2im,
   prepareConv2dForward,
   type Conv2dShape,
 } from '../../src/kernels/conv2d';
 import {
   conv2dBackwardFilter,
   conv2dBackwardInput,
+  conv2dCol2im,
   conv2dForward,
 } from '../../src/reference/conv2d';
 import { Rng } from '../../src/util/rng';
@@ -99,13 +103,17 @@ async function check({ name, shape }: Case) {
   const y = poisoned(device, ny, 'y');
   const yRelu = poisoned(device, ny, 'y relu');
   const dx = poisoned(device, nx, 'dx');
+  const dxImplicit = poisoned(device, nx, 'dx implicit');
   const dw = poisoned(device, nw, 'dw');
   const db = poisoned(device, shape.outC, 'db');
 
   const dispatches: PreparedDispatch[] = [
     await prepareConv2dForward(device, { y, x, w, b }, { ...shape, relu: false }),
     await prepareConv2dForward(device, { y: yRelu, x, w, b }, { ...shape, relu: true }),
-    await prepareConv2dBackwardInput(device, { dx, dy, w }, shape),
+    await prepareConv2dBackwardInput(device, { dx, dy, w }, shape, 'dx gemm', { method: 'gemm' }),
+    await prepareConv2dBackwardInput(device, { dx: dxImplicit, dy, w }, shape, 'dx implicit', {
+      method: 'implicit',
+    }),
     await prepareConv2dBackwardFilter(device, { dw, db, x, dy }, shape),
   ];
   await runDispatches(device, dispatches);
@@ -116,20 +124,68 @@ async function check({ name, shape }: Case) {
   allclose(`${name}: y`, await readF32(device, y, ny), conv2dForward(xs, ws, bs, { ...shape, relu: false }), fwdTol);
   allclose(`${name}: y relu`, await readF32(device, yRelu, ny), conv2dForward(xs, ws, bs, { ...shape, relu: true }), fwdTol);
   // Backward input: KH*KW*K products (fewer nonzero ones for stride > 1).
-  allclose(`${name}: dx`, await readF32(device, dx, nx), conv2dBackwardInput(dys, ws, shape), sumTolerance(taps * shape.outC));
+  // The GEMM path sums K products per tap, then up to KH*KW taps: the same
+  // KH*KW*K terms, so the same bound.
+  const dxRef = conv2dBackwardInput(dys, ws, shape);
+  const dxTol = sumTolerance(taps * shape.outC);
+  allclose(`${name}: dx (gemm + col2im)`, await readF32(device, dx, nx), dxRef, dxTol);
+  allclose(`${name}: dx (implicit)`, await readF32(device, dxImplicit, nx), dxRef, dxTol);
   // Backward filter and bias: one product per output pixel, N*OH*OW of them.
   const pixels = shape.batch * g.outH * g.outW;
   const ref = conv2dBackwardFilter(xs, dys, shape);
   allclose(`${name}: dw`, await readF32(device, dw, nw), ref.dw, sumTolerance(pixels));
   allclose(`${name}: db`, await readF32(device, db, shape.outC), ref.db, sumTolerance(pixels));
   for (const d of dispatches) d.destroy();
-  for (const buf of [x, w, b, dy, y, yRelu, dx, dw, db]) buf.destroy();
+  for (const buf of [x, w, b, dy, y, yRelu, dx, dxImplicit, dw, db]) buf.destroy();
 }
 
 describe('conv2d kernels vs reference', () => {
   for (const c of cases) {
     it(c.name, () => check(c));
   }
+
+  // col2im alone, on random columns (not only on dy · wᵀ): each dx element is
+  // a sum of at most KH*KW values of magnitude <= 1.
+  for (const c of cases.filter((c) => c.shape.batch <= 2 || c.name.startsWith('conv2'))) {
+    it(`col2im alone: ${c.name}`, async () => {
+      const device = await testDevice();
+      const g = conv2dGeometry(c.shape);
+      const nx = c.shape.batch * c.shape.inH * c.shape.inW * c.shape.inC;
+      const ncol = c.shape.batch * g.outH * g.outW * c.shape.kernelH * c.shape.kernelW * c.shape.inC;
+      const cols = new Rng(ncol).floats(ncol);
+      const dcol = uploadStorage(device, cols, 'dcol');
+      const dx = poisoned(device, nx, 'dx');
+      const d = await prepareConv2dCol2im(device, { dx, dcol }, c.shape);
+      await runDispatches(device, [d]);
+      const taps = c.shape.kernelH * c.shape.kernelW;
+      allclose(`${c.name}: col2im dx`, await readF32(device, dx, nx), conv2dCol2im(cols, c.shape), {
+        atol: taps * taps * 2 ** -24,
+        rtol: 0,
+      });
+      d.destroy();
+      dcol.destroy();
+      dx.destroy();
+    });
+  }
+
+  it("backward input defaults to 'gemm' when its workspace fits, else 'implicit'", async () => {
+    const device = await testDevice();
+    const conv2 = cases.find((c) => c.name.startsWith('conv2'))!.shape;
+    // The paper's conv2 at batch 128: 128*10*10 pixels x 288 taps of floats.
+    expect(backwardInputWorkspaceBytes({ ...conv2, batch: 128 })).toBe(128 * 100 * 288 * 4);
+    expect(defaultBackwardInputMethod(device, { ...conv2, batch: 128 })).toBe('gemm');
+    // 1x1 pixels with a huge tap count: over the 256 MiB the default allows.
+    const wide = { batch: 64, inH: 64, inW: 64, inC: 512, outC: 8, kernelH: 5, kernelW: 5, padding: 'same' as const };
+    expect(backwardInputWorkspaceBytes(wide)).toBeGreaterThan(256 * 2 ** 20);
+    expect(defaultBackwardInputMethod(device, wide)).toBe('implicit');
+    const big = createStorage(device, 1 << 17, 'big');
+    await expect(
+      prepareConv2dBackwardInput(device, { dx: big, dy: big, w: big }, conv2, undefined, {
+        method: 'sideways' as 'gemm',
+      }),
+    ).rejects.toThrow(/conv2d_backward_input: method: must be 'gemm' or 'implicit'/);
+    big.destroy();
+  });
 
   it('rejects a valid kernel larger than the input and a too-small w buffer', async () => {
     const device = await testDevice();
@@ -158,29 +214,3 @@ describe('conv2d kernels vs reference', () => {
     small.destroy();
   });
 });
-
-// Informational only (no assertion): Node runs on lavapipe, the adapter the
-// training benchmarks use.
-if (typeof window === 'undefined') {
-  describe('conv2d_forward throughput', () => {
-    it('conv2 at batch 32 (informational GFLOP/s)', async () => {
-      const device = await testDevice();
-      const shape = { batch: 32, inH: 12, inW: 12, inC: 32, outC: 64, kernelH: 3, kernelW: 3, padding: 'valid' as const, relu: true };
-      const rng = new Rng(32);
-      const x = uploadStorage(device, rng.floats(32 * 12 * 12 * 32), 'x');
-      const w = uploadStorage(device, rng.floats(3 * 3 * 32 * 64), 'w');
-      const b = uploadStorage(device, rng.floats(64), 'b');
-      const y = createStorage(device, 32 * 10 * 10 * 64 * 4, 'y');
-      const d = await prepareConv2dForward(device, { y, x, w, b }, shape);
-      await runDispatches(device, [d]); // warm-up (pipeline compile on first use)
-      const reps = 5;
-      const t0 = performance.now();
-      await runDispatches(device, new Array(reps).fill(d));
-      const ms = (performance.now() - t0) / reps;
-      const flops = 2 * 32 * 10 * 10 * 64 * 3 * 3 * 32;
-      console.log(`[perf] conv2d_forward conv2 batch 32: ${ms.toFixed(2)} ms, ${(flops / ms / 1e6).toFixed(2)} GFLOP/s`);
-      d.destroy();
-      for (const buf of [x, w, b, y]) buf.destroy();
-    });
-  });
-}

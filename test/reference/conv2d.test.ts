@@ -6,6 +6,7 @@ import { conv2dGeometry, type Conv2dShape } from '../../src/kernels/conv2d';
 import {
   conv2dBackwardFilter,
   conv2dBackwardInput,
+  conv2dCol2im,
   conv2dForward,
 } from '../../src/reference/conv2d';
 import { Rng } from '../../src/util/rng';
@@ -126,6 +127,16 @@ describe('conv2d reference backward vs finite differences', () => {
       const f = () => loss(x, w, b, r, shape);
 
       allclose(`${name} dx`, conv2dBackwardInput(r, w, shape), numericGradient(x, f), FD);
+      // The GPU's GEMM path: dcol = dy · wᵀ per output pixel, then col2im.
+      const taps = shape.kernelH * shape.kernelW * shape.inC;
+      const pixels = shape.batch * g.outH * g.outW;
+      const dcol = new Float64Array(pixels * taps);
+      for (let p = 0; p < pixels; p++) {
+        for (let t = 0; t < taps; t++) {
+          for (let k = 0; k < shape.outC; k++) dcol[p * taps + t] += r[p * shape.outC + k] * w[t * shape.outC + k];
+        }
+      }
+      allclose(`${name} dx by col2im`, conv2dCol2im(dcol, shape), numericGradient(x, f), FD);
       const { dw, db } = conv2dBackwardFilter(x, r, shape);
       allclose(`${name} dw`, dw, numericGradient(w, f), FD);
       allclose(`${name} db`, db, numericGradient(b, f), FD);
