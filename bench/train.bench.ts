@@ -281,8 +281,8 @@ export async function benchEndToEnd(
             polling.fractionOfCeiling = polling.gflops! / ceilings.fmaGflops;
             polling.imagesPerSecond = (batch * 1000) / polling.ours.wallMs;
             extra.push(polling);
-            profiles.push(await profile(ctx, plan, 'train', batch, row.ours!.ms));
           }
+          profiles.push(await profile(ctx, plan, 'train', batch, row.ours!.ms));
         } finally {
           plan.destroy();
           s.destroy();

@@ -179,13 +179,21 @@ export function chooseGemmTiles(shape: { m: number; n: number; k: number }): Req
   const wide = Math.min(shape.m, shape.n) >= 64;
   const per = perThread(wide);
   const largest = wide ? GEMM_TILE_DEFAULTS.tileM : 64;
-  const fit = (d: number) => Math.min(largest, Math.max(per, 2 ** Math.ceil(Math.log2(d))));
+  // Up to the largest tile: the next power of two. Beyond it: as many tiles
+  // as the largest needs, each as small as covers d (288 -> 3 x 96, not 3 x
+  // 128 with a quarter of the last tile wasted).
+  const fit = (d: number) => {
+    if (d <= largest) return Math.max(per, 2 ** Math.ceil(Math.log2(d)));
+    const tiles = Math.ceil(d / largest);
+    return Math.ceil(d / tiles / per) * per;
+  };
   let tileM = fit(shape.m);
   let tileN = fit(shape.n);
   const count = () => Math.ceil(shape.m / tileM) * Math.ceil(shape.n / tileN);
   while (count() < MIN_WORKGROUPS && Math.max(tileM, tileN) > per) {
-    if (tileM >= tileN) tileM /= 2;
-    else tileN /= 2;
+    // Halve, staying a multiple of the per-invocation block.
+    if (tileM >= tileN) tileM = Math.ceil(tileM / 2 / per) * per;
+    else tileN = Math.ceil(tileN / 2 / per) * per;
   }
   const deepest = 4096 / (tileM + tileN); // floats of 16 KiB per row of both tiles
   const tileK = [32, 16, 8].find((d) => d <= deepest && (d === 8 || shape.k > d / 2))!;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../../src/errors';
 import { createStorage, readF32, uploadStorage } from '../../src/gpu/buffers';
 import type { PreparedDispatch } from '../../src/gpu/kernel';
-import { prepareGemm, prepareGemmNaive, type GemmShape } from '../../src/kernels/gemm';
+import { chooseGemmTiles, prepareGemm, prepareGemmNaive, type GemmShape } from '../../src/kernels/gemm';
 import { gemm } from '../../src/reference/gemm';
 import { Rng } from '../../src/util/rng';
 import { allclose } from '../util/allclose';
@@ -154,28 +154,22 @@ describe('gemm_naive', () => {
   }
 });
 
-describe('gemm speed (informational, no assertion)', () => {
-  it('prints GFLOP/s of tiled and naive at 256 x 256 x 256', async () => {
-    const device = await testDevice();
-    const size = 256;
-    const rng = new Rng(256);
-    const a = uploadStorage(device, rng.floats(size * size), 'a');
-    const b = uploadStorage(device, rng.floats(size * size), 'b');
-    const c = createStorage(device, size * size * 4, 'c');
-    const shape = { m: size, n: size, k: size };
-    for (const [name, prepare] of [
-      ['tiled', prepareGemm],
-      ['naive', prepareGemmNaive],
-    ] as const) {
-      const d = await prepare(device, { c, a, b }, shape);
-      await runDispatches(device, [d]); // warm-up (pipeline, first touch)
-      const reps = 3;
-      const t0 = performance.now();
-      await runDispatches(device, Array(reps).fill(d));
-      const ms = (performance.now() - t0) / reps;
-      console.log(`[speed] gemm ${name} 256^3: ${ms.toFixed(1)} ms, ${((2 * size ** 3) / ms / 1e6).toFixed(2)} GFLOP/s`);
-      d.destroy();
+describe('chooseGemmTiles', () => {
+  it('splits a wide side into equal tiles that are multiples of the block', () => {
+    // conv2's dcol = dy · wᵀ: 288 columns as 3 x 96, not 3 x 128.
+    expect(chooseGemmTiles({ m: 12800, n: 288, k: 64 })).toMatchObject({ wide: true, tileM: 128, tileN: 96 });
+    expect(chooseGemmTiles({ m: 1024, n: 1024, k: 1024 })).toMatchObject({ tileM: 128, tileN: 128 });
+    for (const shape of [
+      { m: 130, n: 200, k: 33 },
+      { m: 70, n: 36, k: 44 },
+      { m: 33, n: 65, k: 17 },
+      { m: 32, n: 1600, k: 10 },
+      { m: 12800, n: 288, k: 64 },
+    ]) {
+      const t = chooseGemmTiles(shape);
+      const per = t.wide ? 16 : 8;
+      expect(t.tileM % per, `tileM of ${JSON.stringify(shape)}`).toBe(0);
+      expect(t.tileN % per, `tileN of ${JSON.stringify(shape)}`).toBe(0);
     }
-    for (const buf of [a, b, c]) buf.destroy();
   });
 });
