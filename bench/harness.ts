@@ -378,7 +378,11 @@ export function wallSampler(
 ) {
   const { device } = ctx;
   let inner = 1;
-  let perCallMs = 0;
+  // The fastest time per call seen so far sets how long to sleep: the last
+  // one would ratchet (a slow sample, say the first with its pipeline
+  // compiles, makes the next sleep past the GPU's end, which makes it slow
+  // too, for as many samples as a quick run takes).
+  let bestMs = Infinity;
   const submit = async (n: number) => {
     options.beforeSubmit?.();
     const enc = device.createCommandEncoder({ label: 'bench' });
@@ -387,11 +391,12 @@ export function wallSampler(
     pass.end();
     const t0 = performance.now();
     device.queue.submit([enc.finish()]);
-    if (options.sleepWhileWaiting && perCallMs * n > 2) {
-      await new Promise((resolve) => setTimeout(resolve, 0.85 * perCallMs * n));
+    if (options.sleepWhileWaiting && Number.isFinite(bestMs) && bestMs * n > 2) {
+      await new Promise((resolve) => setTimeout(resolve, 0.85 * bestMs * n));
     }
     await device.queue.onSubmittedWorkDone();
-    perCallMs = (performance.now() - t0) / n;
+    const perCallMs = (performance.now() - t0) / n;
+    bestMs = Math.min(bestMs, perCallMs);
     return perCallMs;
   };
   return {
@@ -399,6 +404,7 @@ export function wallSampler(
       return inner;
     },
     async warm() {
+      await submit(1);
       await submit(1);
       const one = await submit(1);
       inner = Math.max(1, Math.min(options.maxInner, Math.ceil(options.targetMs / Math.max(one, 1e-3))));
