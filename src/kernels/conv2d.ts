@@ -301,13 +301,14 @@ export interface Conv2dBackwardInputBuffers {
  * How conv2d's backward input runs:
  * - 'gemm': dcol = dy · wᵀ with the tiled GEMM into a private workspace of
  *   N*OH*OW*KH*KW*C floats, then conv2d_col2im adds each input's taps. No
- *   zero taps, and the GEMM is KH*KW*C columns wide.
+ *   zero taps, and the GEMM is KH*KW*C columns wide. Needs C % 4 == 0
+ *   (col2im moves channels in fours).
  * - 'implicit': conv2d_backward_input, one implicit GEMM over the transposed
  *   convolution; no workspace, but it multiplies the zero taps that 'valid'
  *   padding leaves (~44% for 3x3 on 10x10) and is only C columns wide.
  * On lavapipe at conv2 of the paper's CNN, batch 128, 'gemm' takes about
  * half the time of 'implicit' (bench/results). The default is 'gemm'
- * whenever its workspace fits.
+ * whenever C % 4 == 0 and its workspace fits.
  */
 export type BackwardInputMethod = 'gemm' | 'implicit';
 
@@ -327,7 +328,8 @@ export function defaultBackwardInputMethod(device: GPUDevice, shape: Conv2dShape
   const limit = Math.min(MAX_DCOL_BYTES, device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   const max = device.limits.maxComputeWorkgroupsPerDimension;
   const gridFits = col2imGrid(s).every((g) => g <= max);
-  return bytes <= limit && s.pixels * s.depth < 2 ** 31 && gridFits ? 'gemm' : 'implicit';
+  const fits = bytes <= limit && s.pixels * s.depth < 2 ** 31 && gridFits;
+  return s.inC % 4 === 0 && fits ? 'gemm' : 'implicit';
 }
 
 /**
@@ -390,6 +392,9 @@ async function prepareBackwardInputGemm(
   label: string,
 ): Promise<PreparedDispatch> {
   const s = resolveShape(shape, label);
+  if (s.inC % 4 !== 0) {
+    throw new ShapeError(label, 'inC', `the 'gemm' method needs a multiple of 4 input channels, got ${s.inC}`);
+  }
   const bytes = s.pixels * s.depth * 4;
   const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   if (bytes > limit || s.pixels * s.depth >= 2 ** 31) {
@@ -445,9 +450,9 @@ export const conv2dCol2imSpec: KernelSpec = {
   constants: { WORKGROUP_SIZE: COL2IM_WORKGROUP },
 };
 
-/** x over an input row's (column, channel) pairs, y over rows, z over images. */
+/** x over an input row's (column, channel quad) pairs, y over rows, z over images. */
 function col2imGrid(s: { inW: number; inC: number; inH: number; batch: number }): [number, number, number] {
-  return [Math.ceil((s.inW * s.inC) / COL2IM_WORKGROUP), s.inH, s.batch];
+  return [Math.ceil((s.inW * Math.ceil(s.inC / 4)) / COL2IM_WORKGROUP), s.inH, s.batch];
 }
 
 export interface Conv2dCol2imBuffers {
@@ -457,7 +462,8 @@ export interface Conv2dCol2imBuffers {
 
 /**
  * dx (N, H, W, C) = the sum, over taps, of the per-tap columns dcol
- * (N, OH, OW, KH, KW, C) that reach each input; overwrites dx.
+ * (N, OH, OW, KH, KW, C) that reach each input; overwrites dx. C must be a
+ * multiple of 4.
  */
 export async function prepareConv2dCol2im(
   device: GPUDevice,
@@ -466,6 +472,9 @@ export async function prepareConv2dCol2im(
   label = 'conv2d_col2im',
 ): Promise<PreparedDispatch> {
   const s = resolveShape(shape, label);
+  if (s.inC % 4 !== 0) {
+    throw new ShapeError(label, 'inC', `must be a multiple of 4 (channels move as vec4s), got ${s.inC}`);
+  }
   requireFits(label, 'dx', buffers.dx, s.xSize);
   requireFits(label, 'dcol', buffers.dcol, s.pixels * s.depth);
   const workgroups = col2imGrid(s);
