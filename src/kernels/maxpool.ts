@@ -1,5 +1,7 @@
 import backwardSource from '../../shaders/maxpool_backward.wgsl?raw';
 import backwardDisjointSource from '../../shaders/maxpool_backward_disjoint.wgsl?raw';
+import backwardDisjointVec4Source from '../../shaders/maxpool_backward_disjoint_vec4.wgsl?raw';
+import forwardVec4Source from '../../shaders/maxpool_forward_vec4.wgsl?raw';
 import forwardSource from '../../shaders/maxpool_forward.wgsl?raw';
 import { ShapeError } from '../errors';
 import { requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
@@ -9,7 +11,8 @@ import { getKernel, type KernelSpec, type PreparedDispatch } from '../gpu/kernel
 // writes the max and its flat index; backward routes dy through that index:
 // one thread per pooled element writing its own band of dx where windows do
 // not overlap (maxpool_backward_disjoint), a gather per dx element where they
-// do (maxpool_backward).
+// do (maxpool_backward). Where C is a multiple of 4, the forward and the
+// disjoint backward have _vec4 twins that move four channels per thread.
 
 // Every kernel runs a 3-D grid: x over one row's (column, channel) pairs, y
 // over rows, z over images.
@@ -37,6 +40,12 @@ export const maxPoolForwardSpec: KernelSpec = {
   constants: { WORKGROUP_SIZE },
 };
 
+export const maxPoolForwardVec4Spec: KernelSpec = {
+  ...maxPoolForwardSpec,
+  name: 'maxpool_forward_vec4',
+  source: forwardVec4Source,
+};
+
 export const maxPoolBackwardSpec: KernelSpec = {
   name: 'maxpool_backward',
   source: backwardSource,
@@ -62,6 +71,12 @@ export const maxPoolBackwardDisjointSpec: KernelSpec = {
     'relu',
   ],
   constants: { WORKGROUP_SIZE },
+};
+
+export const maxPoolBackwardDisjointVec4Spec: KernelSpec = {
+  ...maxPoolBackwardDisjointSpec,
+  name: 'maxpool_backward_disjoint_vec4',
+  source: backwardDisjointVec4Source,
 };
 
 export interface MaxPoolShape {
@@ -177,6 +192,11 @@ function rowGrid(
   return grid;
 }
 
+/** Channels one thread of the forward and disjoint-backward kernels moves. */
+export function maxPoolChannelsPerThread(shape: MaxPoolShape): 1 | 4 {
+  return shape.channels % 4 === 0 ? 4 : 1;
+}
+
 /** Which backward kernel a shape gets: 'disjoint' unless windows overlap. */
 export function maxPoolBackwardKernel(shape: MaxPoolShape): 'disjoint' | 'gather' {
   const overlapH = (shape.strideH ?? shape.poolH) < shape.poolH;
@@ -202,11 +222,12 @@ export async function prepareMaxPoolForward(
   label = 'maxpool_forward',
 ): Promise<PreparedDispatch> {
   const { inputs, outputs, params } = geometryParams(shape, label);
-  const workgroups = rowGrid(device, label, params.outH, params.outW * params.channels, shape.batch);
+  const per = maxPoolChannelsPerThread(shape);
+  const workgroups = rowGrid(device, label, params.outH, (params.outW * params.channels) / per, shape.batch);
   requireFits(label, 'y', buffers.y, outputs);
   requireFits(label, 'argmax', buffers.argmax, outputs);
   requireFits(label, 'x', buffers.x, inputs);
-  const kernel = await getKernel(device, maxPoolForwardSpec);
+  const kernel = await getKernel(device, per === 4 ? maxPoolForwardVec4Spec : maxPoolForwardSpec);
   return kernel.prepare({
     label,
     resources: { y: buffers.y, argmax: buffers.argmax, x: buffers.x },
@@ -245,10 +266,12 @@ export async function prepareMaxPoolBackward(
   const resources = { dx: buffers.dx, dy: buffers.dy, argmax: buffers.argmax, y: buffers.y };
   const relu = shape.relu ? 1 : 0;
   if (maxPoolBackwardKernel(shape) === 'disjoint') {
-    // One thread per pooled element.
+    // One thread per pooled element (per four channels of one with _vec4).
     const { poolH: _h, poolW: _w, ...disjointParams } = params;
-    const workgroups = rowGrid(device, label, params.outH, params.outW * params.channels, shape.batch);
-    const kernel = await getKernel(device, maxPoolBackwardDisjointSpec);
+    const per = maxPoolChannelsPerThread(shape);
+    const workgroups = rowGrid(device, label, params.outH, (params.outW * params.channels) / per, shape.batch);
+    const spec = per === 4 ? maxPoolBackwardDisjointVec4Spec : maxPoolBackwardDisjointSpec;
+    const kernel = await getKernel(device, spec);
     return kernel.prepare({ label, resources, params: { ...disjointParams, relu }, workgroups });
   }
   // One thread per input element.

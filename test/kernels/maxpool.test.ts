@@ -3,6 +3,7 @@ import { ShapeError } from '../../src/errors';
 import { createStorage, readF32, readU32, uploadStorage } from '../../src/gpu/buffers';
 import {
   maxPoolBackwardKernel,
+  maxPoolChannelsPerThread,
   maxPoolGeometry,
   prepareMaxPoolBackward,
   prepareMaxPoolForward,
@@ -148,6 +149,11 @@ describe('maxpool', () => {
     },
     { batch: 3, inH: 25, inW: 25, channels: 1, poolH: 2, poolW: 2, padding: 'same' },
     { batch: 1, inH: 4, inW: 4, channels: 1, poolH: 4, poolW: 4 },
+    // Four channels per thread (C % 4 == 0): overlapping windows (the vec4
+    // forward feeding the scalar gather), 'same' padding, stride > pool.
+    { batch: 2, inH: 7, inW: 5, channels: 4, poolH: 3, poolW: 3, strideH: 2, strideW: 2 },
+    { batch: 1, inH: 7, inW: 9, channels: 8, poolH: 2, poolW: 2, padding: 'same' },
+    { batch: 2, inH: 8, inW: 7, channels: 12, poolH: 2, poolW: 2, strideH: 3, strideW: 3 },
     // Stride larger than the pool: rows and columns between windows get 0.
     { batch: 2, inH: 8, inW: 7, channels: 3, poolH: 2, poolW: 2, strideH: 3, strideW: 3 },
     {
@@ -162,9 +168,9 @@ describe('maxpool', () => {
       padding: 'same',
     },
   ];
-  it('the awkward shapes exercise both backward kernels', () => {
-    const kernels = new Set(awkward.map(maxPoolBackwardKernel));
-    expect([...kernels].sort()).toEqual(['disjoint', 'gather']);
+  it('the awkward shapes exercise every kernel: both backward ones, with 1 and 4 channels per thread', () => {
+    const kernels = new Set(awkward.map((s) => `${maxPoolBackwardKernel(s)}/${maxPoolChannelsPerThread(s)}`));
+    expect([...kernels].sort()).toEqual(['disjoint/1', 'disjoint/4', 'gather/1', 'gather/4']);
     // Disjoint needs stride >= pool on both axes; 3x3 stride 2 overlaps.
     expect(maxPoolBackwardKernel(awkward[0])).toBe('disjoint');
     expect(maxPoolBackwardKernel(awkward[1])).toBe('gather');
