@@ -355,6 +355,37 @@ export function sequence(label: string, parts: PreparedDispatch[]): PreparedDisp
   };
 }
 
+/**
+ * The grid of the image kernels that run one thread per element of an NHWC
+ * row (maxpool, conv2d_col2im): x over a row's `rowLength` threads in
+ * workgroups of `workgroupSize`, y over `rows`, z over `batch`. A shape that
+ * needs more workgroups along an axis than the device allows is a ShapeError
+ * naming that axis.
+ */
+export function rowGrid(
+  device: GPUDevice,
+  where: string,
+  grid: { rowLength: number; rows: number; batch: number; workgroupSize: number },
+): [number, number, number] {
+  const workgroups: [number, number, number] = [
+    Math.ceil(grid.rowLength / grid.workgroupSize),
+    grid.rows,
+    grid.batch,
+  ];
+  const max = device.limits.maxComputeWorkgroupsPerDimension;
+  const names = ['width x channels', 'height', 'batch'];
+  workgroups.forEach((g, axis) => {
+    if (g > max) {
+      throw new ShapeError(
+        where,
+        names[axis],
+        `needs ${g} workgroups along one grid axis; this device allows ${max} (maxComputeWorkgroupsPerDimension)`,
+      );
+    }
+  });
+  return workgroups;
+}
+
 /** Splits a 1-D count of workgroups over x and y when it exceeds the limit. */
 export function grid1d(
   workgroups: number,

@@ -6,7 +6,7 @@ import col2imSource from '../../shaders/conv2d_col2im.wgsl?raw';
 import forwardSource from '../../shaders/conv2d_forward.wgsl?raw';
 import { ShapeError } from '../errors';
 import { createStorage, requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
-import { getKernel, grid1d, sequence, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
+import { getKernel, grid1d, rowGrid, sequence, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
 import { prepareGemm } from './gemm';
 
 export type Padding = 'valid' | 'same';
@@ -327,7 +327,8 @@ export function defaultBackwardInputMethod(device: GPUDevice, shape: Conv2dShape
   const bytes = s.pixels * s.depth * 4;
   const limit = Math.min(MAX_DCOL_BYTES, device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   const max = device.limits.maxComputeWorkgroupsPerDimension;
-  const gridFits = col2imGrid(s).every((g) => g <= max);
+  const g = col2imGrid(s);
+  const gridFits = Math.max(Math.ceil(g.rowLength / g.workgroupSize), g.rows, g.batch) <= max;
   const fits = bytes <= limit && s.pixels * s.depth < 2 ** 31 && gridFits;
   return s.inC % 4 === 0 && fits ? 'gemm' : 'implicit';
 }
@@ -450,9 +451,9 @@ export const conv2dCol2imSpec: KernelSpec = {
   constants: { WORKGROUP_SIZE: COL2IM_WORKGROUP },
 };
 
-/** x over an input row's (column, channel quad) pairs, y over rows, z over images. */
-function col2imGrid(s: { inW: number; inC: number; inH: number; batch: number }): [number, number, number] {
-  return [Math.ceil((s.inW * Math.ceil(s.inC / 4)) / COL2IM_WORKGROUP), s.inH, s.batch];
+/** One thread per (column, channel quad) of an input row. */
+function col2imGrid(s: { inW: number; inC: number; inH: number; batch: number }) {
+  return { rowLength: s.inW * Math.ceil(s.inC / 4), rows: s.inH, batch: s.batch, workgroupSize: COL2IM_WORKGROUP };
 }
 
 export interface Conv2dCol2imBuffers {
@@ -477,14 +478,7 @@ export async function prepareConv2dCol2im(
   }
   requireFits(label, 'dx', buffers.dx, s.xSize);
   requireFits(label, 'dcol', buffers.dcol, s.pixels * s.depth);
-  const workgroups = col2imGrid(s);
-  const max = device.limits.maxComputeWorkgroupsPerDimension;
-  workgroups.forEach((g, axis) => {
-    if (g > max) {
-      const name = ['inW', 'inH', 'batch'][axis];
-      throw new ShapeError(label, name, `needs ${g} workgroups along one grid axis; this device allows ${max}`);
-    }
-  });
+  const workgroups = rowGrid(device, label, col2imGrid(s));
   const kernel = await getKernel(device, conv2dCol2imSpec);
   return kernel.prepare({
     label,

@@ -5,7 +5,7 @@ import forwardVec4Source from '../../shaders/maxpool_forward_vec4.wgsl?raw';
 import forwardSource from '../../shaders/maxpool_forward.wgsl?raw';
 import { ShapeError } from '../errors';
 import { requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
-import { getKernel, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
+import { getKernel, rowGrid, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
 
 // 2-D max pooling over NHWC tensors, Keras MaxPooling2D semantics. Forward
 // writes the max and its flat index; backward routes dy through that index:
@@ -169,29 +169,6 @@ function geometryParams(shape: MaxPoolShape, where: string) {
   return { inputs, outputs, params };
 }
 
-/** x over a row's (column, channel) pairs, y over rows, z over images. */
-function rowGrid(
-  device: GPUDevice,
-  where: string,
-  rows: number,
-  rowLength: number,
-  batch: number,
-): [number, number, number] {
-  const grid: [number, number, number] = [Math.ceil(rowLength / WORKGROUP_SIZE), rows, batch];
-  const max = device.limits.maxComputeWorkgroupsPerDimension;
-  const names = ['width x channels', 'height', 'batch'];
-  grid.forEach((g, axis) => {
-    if (g > max) {
-      throw new ShapeError(
-        where,
-        names[axis],
-        `needs ${g} workgroups along one grid axis; this device allows ${max} (maxComputeWorkgroupsPerDimension)`,
-      );
-    }
-  });
-  return grid;
-}
-
 /** Channels one thread of the forward and disjoint-backward kernels moves. */
 export function maxPoolChannelsPerThread(shape: MaxPoolShape): 1 | 4 {
   return shape.channels % 4 === 0 ? 4 : 1;
@@ -223,7 +200,7 @@ export async function prepareMaxPoolForward(
 ): Promise<PreparedDispatch> {
   const { inputs, outputs, params } = geometryParams(shape, label);
   const per = maxPoolChannelsPerThread(shape);
-  const workgroups = rowGrid(device, label, params.outH, (params.outW * params.channels) / per, shape.batch);
+  const workgroups = rowGrid(device, label, { rowLength: (params.outW * params.channels) / per, rows: params.outH, batch: shape.batch, workgroupSize: WORKGROUP_SIZE });
   requireFits(label, 'y', buffers.y, outputs);
   requireFits(label, 'argmax', buffers.argmax, outputs);
   requireFits(label, 'x', buffers.x, inputs);
@@ -269,13 +246,13 @@ export async function prepareMaxPoolBackward(
     // One thread per pooled element (per four channels of one with _vec4).
     const { poolH: _h, poolW: _w, ...disjointParams } = params;
     const per = maxPoolChannelsPerThread(shape);
-    const workgroups = rowGrid(device, label, params.outH, (params.outW * params.channels) / per, shape.batch);
+    const workgroups = rowGrid(device, label, { rowLength: (params.outW * params.channels) / per, rows: params.outH, batch: shape.batch, workgroupSize: WORKGROUP_SIZE });
     const spec = per === 4 ? maxPoolBackwardDisjointVec4Spec : maxPoolBackwardDisjointSpec;
     const kernel = await getKernel(device, spec);
     return kernel.prepare({ label, resources, params: { ...disjointParams, relu }, workgroups });
   }
   // One thread per input element.
-  const workgroups = rowGrid(device, label, params.inH, params.inW * params.channels, shape.batch);
+  const workgroups = rowGrid(device, label, { rowLength: params.inW * params.channels, rows: params.inH, batch: shape.batch, workgroupSize: WORKGROUP_SIZE });
   const kernel = await getKernel(device, maxPoolBackwardSpec);
   return kernel.prepare({ label, resources, params: { ...params, relu }, workgroups });
 }
