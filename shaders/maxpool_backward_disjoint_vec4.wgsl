@@ -33,19 +33,6 @@ struct Params {
 
 override WORKGROUP_SIZE: u32 = 64;
 
-// [start, end) of band o along one axis (see maxpool_backward_disjoint).
-fn band(o: u32, outSize: u32, stride: u32, pad: u32, size: u32) -> vec2u {
-  var start = 0u;
-  if (o > 0u) {
-    start = o * stride - pad;
-  }
-  var end = size;
-  if (o + 1u < outSize) {
-    end = min((o + 1u) * stride - pad, size);
-  }
-  return vec2u(start, end);
-}
-
 // The grid: x runs over (ow, channel quad) of one output row, y over oh, z
 // over n.
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -66,8 +53,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (params.relu != 0u) {
     g = select(vec4(0.0), g, y[o] > vec4(0.0));
   }
-  let rows = band(oh, params.outH, params.strideH, params.padTop, params.inH);
-  let cols = band(ow, params.outW, params.strideW, params.padLeft, params.inW);
+  let rows = pool_band(oh, params.outH, params.strideH, params.padTop, params.inH);
+  let cols = pool_band(ow, params.outW, params.strideW, params.padLeft, params.inW);
   for (var ih = rows.x; ih < rows.y; ih++) {
     let rowStart = (n * params.inH + ih) * params.inW;
     for (var iw = cols.x; iw < cols.y; iw++) {

@@ -2,6 +2,7 @@ import backwardSource from '../../shaders/maxpool_backward.wgsl?raw';
 import backwardDisjointSource from '../../shaders/maxpool_backward_disjoint.wgsl?raw';
 import backwardDisjointVec4Source from '../../shaders/maxpool_backward_disjoint_vec4.wgsl?raw';
 import forwardVec4Source from '../../shaders/maxpool_forward_vec4.wgsl?raw';
+import poolBand from '../../shaders/common/pool_band.wgsl?raw';
 import forwardSource from '../../shaders/maxpool_forward.wgsl?raw';
 import { ShapeError } from '../errors';
 import { requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
@@ -57,6 +58,7 @@ export const maxPoolBackwardSpec: KernelSpec = {
 export const maxPoolBackwardDisjointSpec: KernelSpec = {
   name: 'maxpool_backward_disjoint',
   source: backwardDisjointSource,
+  includes: [poolBand],
   bindings: ['dx', 'dy', 'argmax', 'y'],
   params: [
     'inH',
