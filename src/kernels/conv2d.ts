@@ -3,6 +3,7 @@ import backwardFilterSource from '../../shaders/conv2d_backward_filter.wgsl?raw'
 import filterReduceSource from '../../shaders/conv2d_backward_filter_reduce.wgsl?raw';
 import backwardInputSource from '../../shaders/conv2d_backward_input.wgsl?raw';
 import col2imSource from '../../shaders/conv2d_col2im.wgsl?raw';
+import col2imVec4Source from '../../shaders/conv2d_col2im_vec4.wgsl?raw';
 import forwardSource from '../../shaders/conv2d_forward.wgsl?raw';
 import { ShapeError } from '../errors';
 import { createStorage, requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
@@ -301,14 +302,13 @@ export interface Conv2dBackwardInputBuffers {
  * How conv2d's backward input runs:
  * - 'gemm': dcol = dy · wᵀ with the tiled GEMM into a private workspace of
  *   N*OH*OW*KH*KW*C floats, then conv2d_col2im adds each input's taps. No
- *   zero taps, and the GEMM is KH*KW*C columns wide. Needs C % 4 == 0
- *   (col2im moves channels in fours).
+ *   zero taps, and the GEMM is KH*KW*C columns wide.
  * - 'implicit': conv2d_backward_input, one implicit GEMM over the transposed
  *   convolution; no workspace, but it multiplies the zero taps that 'valid'
  *   padding leaves (~44% for 3x3 on 10x10) and is only C columns wide.
  * On lavapipe at conv2 of the paper's CNN, batch 128, 'gemm' takes about
  * half the time of 'implicit' (bench/results). The default is 'gemm'
- * whenever C % 4 == 0 and its workspace fits.
+ * whenever its workspace fits.
  */
 export type BackwardInputMethod = 'gemm' | 'implicit';
 
@@ -329,8 +329,7 @@ export function defaultBackwardInputMethod(device: GPUDevice, shape: Conv2dShape
   const max = device.limits.maxComputeWorkgroupsPerDimension;
   const g = col2imGrid(s);
   const gridFits = Math.max(Math.ceil(g.rowLength / g.workgroupSize), g.rows, g.batch) <= max;
-  const fits = bytes <= limit && s.pixels * s.depth < 2 ** 31 && gridFits;
-  return s.inC % 4 === 0 && fits ? 'gemm' : 'implicit';
+  return bytes <= limit && s.pixels * s.depth < 2 ** 31 && gridFits ? 'gemm' : 'implicit';
 }
 
 /**
@@ -393,9 +392,6 @@ async function prepareBackwardInputGemm(
   label: string,
 ): Promise<PreparedDispatch> {
   const s = resolveShape(shape, label);
-  if (s.inC % 4 !== 0) {
-    throw new ShapeError(label, 'inC', `the 'gemm' method needs a multiple of 4 input channels, got ${s.inC}`);
-  }
   const bytes = s.pixels * s.depth * 4;
   const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   if (bytes > limit || s.pixels * s.depth >= 2 ** 31) {
@@ -451,9 +447,21 @@ export const conv2dCol2imSpec: KernelSpec = {
   constants: { WORKGROUP_SIZE: COL2IM_WORKGROUP },
 };
 
-/** One thread per (column, channel quad) of an input row. */
+export const conv2dCol2imVec4Spec: KernelSpec = {
+  ...conv2dCol2imSpec,
+  name: 'conv2d_col2im_vec4',
+  source: col2imVec4Source,
+};
+
+/** Channels one col2im thread moves: 4 (conv2d_col2im_vec4) where C % 4 == 0. */
+export function col2imChannelsPerThread(inC: number): 1 | 4 {
+  return inC % 4 === 0 ? 4 : 1;
+}
+
+/** One thread per (column, channel or channel quad) of an input row. */
 function col2imGrid(s: { inW: number; inC: number; inH: number; batch: number }) {
-  return { rowLength: s.inW * Math.ceil(s.inC / 4), rows: s.inH, batch: s.batch, workgroupSize: COL2IM_WORKGROUP };
+  const rowLength = (s.inW * s.inC) / col2imChannelsPerThread(s.inC);
+  return { rowLength, rows: s.inH, batch: s.batch, workgroupSize: COL2IM_WORKGROUP };
 }
 
 export interface Conv2dCol2imBuffers {
@@ -463,8 +471,7 @@ export interface Conv2dCol2imBuffers {
 
 /**
  * dx (N, H, W, C) = the sum, over taps, of the per-tap columns dcol
- * (N, OH, OW, KH, KW, C) that reach each input; overwrites dx. C must be a
- * multiple of 4.
+ * (N, OH, OW, KH, KW, C) that reach each input; overwrites dx.
  */
 export async function prepareConv2dCol2im(
   device: GPUDevice,
@@ -473,13 +480,11 @@ export async function prepareConv2dCol2im(
   label = 'conv2d_col2im',
 ): Promise<PreparedDispatch> {
   const s = resolveShape(shape, label);
-  if (s.inC % 4 !== 0) {
-    throw new ShapeError(label, 'inC', `must be a multiple of 4 (channels move as vec4s), got ${s.inC}`);
-  }
   requireFits(label, 'dx', buffers.dx, s.xSize);
   requireFits(label, 'dcol', buffers.dcol, s.pixels * s.depth);
   const workgroups = rowGrid(device, label, col2imGrid(s));
-  const kernel = await getKernel(device, conv2dCol2imSpec);
+  const vec4 = col2imChannelsPerThread(s.inC) === 4;
+  const kernel = await getKernel(device, vec4 ? conv2dCol2imVec4Spec : conv2dCol2imSpec);
   return kernel.prepare({
     label,
     resources: { dx: buffers.dx, dcol: buffers.dcol },

@@ -7,6 +7,7 @@ import { createStorage, readF32, uploadStorage } from '../../src/gpu/buffers';
 import type { PreparedDispatch } from '../../src/gpu/kernel';
 import {
   backwardInputWorkspaceBytes,
+  col2imChannelsPerThread,
   conv2dGeometry,
   defaultBackwardInputMethod,
   prepareConv2dBackwardFilter,
@@ -110,21 +111,12 @@ async function check({ name, shape }: Case) {
   const dispatches: PreparedDispatch[] = [
     await prepareConv2dForward(device, { y, x, w, b }, { ...shape, relu: false }),
     await prepareConv2dForward(device, { y: yRelu, x, w, b }, { ...shape, relu: true }),
+    await prepareConv2dBackwardInput(device, { dx, dy, w }, shape, 'dx gemm', { method: 'gemm' }),
     await prepareConv2dBackwardInput(device, { dx: dxImplicit, dy, w }, shape, 'dx implicit', {
       method: 'implicit',
     }),
     await prepareConv2dBackwardFilter(device, { dw, db, x, dy }, shape),
   ];
-  // The GEMM path moves channels in fours; other channel counts must be refused.
-  const gemmPath = shape.inC % 4 === 0;
-  if (gemmPath) {
-    dispatches.push(await prepareConv2dBackwardInput(device, { dx, dy, w }, shape, 'dx gemm', { method: 'gemm' }));
-  } else {
-    await expect(
-      prepareConv2dBackwardInput(device, { dx, dy, w }, shape, 'dx gemm', { method: 'gemm' }),
-    ).rejects.toThrow(/dx gemm: inC: the 'gemm' method needs a multiple of 4/);
-    expect(defaultBackwardInputMethod(device, shape)).toBe('implicit');
-  }
   await runDispatches(device, dispatches);
 
   const taps = shape.kernelH * shape.kernelW;
@@ -137,7 +129,7 @@ async function check({ name, shape }: Case) {
   // KH*KW*K terms, so the same bound.
   const dxRef = conv2dBackwardInput(dys, ws, shape);
   const dxTol = sumTolerance(taps * shape.outC);
-  if (gemmPath) allclose(`${name}: dx (gemm + col2im)`, await readF32(device, dx, nx), dxRef, dxTol);
+  allclose(`${name}: dx (gemm + col2im)`, await readF32(device, dx, nx), dxRef, dxTol);
   allclose(`${name}: dx (implicit)`, await readF32(device, dxImplicit, nx), dxRef, dxTol);
   // Backward filter and bias: one product per output pixel, N*OH*OW of them.
   const pixels = shape.batch * g.outH * g.outW;
@@ -155,7 +147,12 @@ describe('conv2d kernels vs reference', () => {
 
   // col2im alone, on random columns (not only on dy · wᵀ): each dx element is
   // a sum of at most KH*KW values of magnitude <= 1.
-  for (const c of cases.filter((c) => c.shape.inC % 4 === 0)) {
+  it('the cases exercise both col2im kernels (1 and 4 channels per thread)', () => {
+    const per = new Set(cases.map((c) => col2imChannelsPerThread(c.shape.inC)));
+    expect([...per].sort()).toEqual([1, 4]);
+  });
+
+  for (const c of cases) {
     it(`col2im alone: ${c.name}`, async () => {
       const device = await testDevice();
       const g = conv2dGeometry(c.shape);
@@ -183,6 +180,9 @@ describe('conv2d kernels vs reference', () => {
     // The paper's conv2 at batch 128: 128*10*10 pixels x 288 taps of floats.
     expect(backwardInputWorkspaceBytes({ ...conv2, batch: 128 })).toBe(128 * 100 * 288 * 4);
     expect(defaultBackwardInputMethod(device, { ...conv2, batch: 128 })).toBe('gemm');
+    // Any channel count: one input channel takes the scalar col2im.
+    const conv1 = cases.find((c) => c.name.startsWith('conv1'))!.shape;
+    expect(defaultBackwardInputMethod(device, { ...conv1, batch: 128 })).toBe('gemm');
     // 1x1 pixels with a huge tap count: over the 256 MiB the default allows.
     const wide = { batch: 64, inH: 64, inW: 64, inC: 512, outC: 8, kernelH: 5, kernelW: 5, padding: 'same' as const };
     expect(backwardInputWorkspaceBytes(wide)).toBeGreaterThan(256 * 2 ** 20);
