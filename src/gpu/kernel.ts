@@ -355,6 +355,18 @@ export function sequence(label: string, parts: PreparedDispatch[]): PreparedDisp
   };
 }
 
+export interface RowGrid {
+  rowLength: number;
+  rows: number;
+  batch: number;
+  workgroupSize: number;
+}
+
+/** The workgroup counts of a RowGrid along x, y and z (unchecked). */
+export function rowGridWorkgroups(grid: RowGrid): [number, number, number] {
+  return [Math.ceil(grid.rowLength / grid.workgroupSize), grid.rows, grid.batch];
+}
+
 /**
  * The grid of the image kernels that run one thread per element of an NHWC
  * row (maxpool, conv2d_col2im): x over a row's `rowLength` threads in
@@ -362,16 +374,8 @@ export function sequence(label: string, parts: PreparedDispatch[]): PreparedDisp
  * needs more workgroups along an axis than the device allows is a ShapeError
  * naming that axis.
  */
-export function rowGrid(
-  device: GPUDevice,
-  where: string,
-  grid: { rowLength: number; rows: number; batch: number; workgroupSize: number },
-): [number, number, number] {
-  const workgroups: [number, number, number] = [
-    Math.ceil(grid.rowLength / grid.workgroupSize),
-    grid.rows,
-    grid.batch,
-  ];
+export function rowGrid(device: GPUDevice, where: string, grid: RowGrid): [number, number, number] {
+  const workgroups = rowGridWorkgroups(grid);
   const max = device.limits.maxComputeWorkgroupsPerDimension;
   const names = ['width x channels', 'height', 'batch'];
   workgroups.forEach((g, axis) => {

@@ -7,7 +7,7 @@ import col2imVec4Source from '../../shaders/conv2d_col2im_vec4.wgsl?raw';
 import forwardSource from '../../shaders/conv2d_forward.wgsl?raw';
 import { ShapeError } from '../errors';
 import { createStorage, requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
-import { getKernel, grid1d, rowGrid, sequence, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
+import { getKernel, grid1d, rowGrid, rowGridWorkgroups, sequence, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
 import { prepareGemm } from './gemm';
 
 export type Padding = 'valid' | 'same';
@@ -321,15 +321,21 @@ export function backwardInputWorkspaceBytes(shape: Conv2dShape): number {
   return s.pixels * s.depth * 4;
 }
 
+/** Why this device cannot hold the 'gemm' method's workspace, or null. */
+function dcolProblem(device: GPUDevice, s: { pixels: number; depth: number }): string | null {
+  const bytes = s.pixels * s.depth * 4;
+  const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+  if (bytes <= limit && s.pixels * s.depth < 2 ** 31) return null;
+  return `'gemm' needs a ${bytes}-byte workspace (N*OH*OW*KH*KW*C floats); this device binds at most ${limit}`;
+}
+
 /** The method prepareConv2dBackwardInput picks when none is given. */
 export function defaultBackwardInputMethod(device: GPUDevice, shape: Conv2dShape): BackwardInputMethod {
   const s = resolveShape(shape, 'conv2d_backward_input');
-  const bytes = s.pixels * s.depth * 4;
-  const limit = Math.min(MAX_DCOL_BYTES, device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   const max = device.limits.maxComputeWorkgroupsPerDimension;
-  const g = col2imGrid(s);
-  const gridFits = Math.max(Math.ceil(g.rowLength / g.workgroupSize), g.rows, g.batch) <= max;
-  return bytes <= limit && s.pixels * s.depth < 2 ** 31 && gridFits ? 'gemm' : 'implicit';
+  const gridFits = rowGridWorkgroups(col2imGrid(s)).every((g) => g <= max);
+  const small = backwardInputWorkspaceBytes(shape) <= MAX_DCOL_BYTES;
+  return small && dcolProblem(device, s) === null && gridFits ? 'gemm' : 'implicit';
 }
 
 /**
@@ -392,16 +398,9 @@ async function prepareBackwardInputGemm(
   label: string,
 ): Promise<PreparedDispatch> {
   const s = resolveShape(shape, label);
-  const bytes = s.pixels * s.depth * 4;
-  const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
-  if (bytes > limit || s.pixels * s.depth >= 2 ** 31) {
-    throw new ShapeError(
-      label,
-      'method',
-      `'gemm' needs a ${bytes}-byte workspace (N*OH*OW*KH*KW*C floats); this device binds at most ${limit}`,
-    );
-  }
-  const dcol = createStorage(device, bytes, `${label} dcol`);
+  const problem = dcolProblem(device, s);
+  if (problem) throw new ShapeError(label, 'method', problem);
+  const dcol = createStorage(device, s.pixels * s.depth * 4, `${label} dcol`);
   try {
     // dcol (N*OH*OW, KH*KW*C) = dy (N*OH*OW, K) · wᵀ, w stored (KH*KW*C, K).
     const gemm = await prepareGemm(
