@@ -13,6 +13,29 @@ export const ENGINE_MIN_LIMITS = {
   maxStorageBufferBindingSize: 64 * 1024 * 1024,
 } as const;
 
+/**
+ * Features asked for where the adapter has them: timestamp queries (the
+ * profiler and benchmarks) and subgroups (the subgroup GEMM kernels, see
+ * subgroupLanes). Nothing needs them: without, the engine uses other kernels.
+ */
+export const ENGINE_OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query', 'subgroups'];
+
+/**
+ * The subgroup size the subgroup kernels may be built for on this device, or
+ * null. They need the 'subgroups' feature and a fixed subgroup size (min ==
+ * max, so that a workgroup of that many invocations is exactly one subgroup),
+ * and are written for 4 or 8 lanes: the SIMD width of the CPU adapters
+ * (SwiftShader 4, lavapipe 8), where they run 1.5-1.8x faster than the tiled
+ * kernels. GPUs (subgroups of 16-64) keep the tiled kernels.
+ */
+export function subgroupLanes(device: GPUDevice): 4 | 8 | null {
+  if (!device.features.has('subgroups')) return null;
+  const info = device.adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const min = info?.subgroupMinSize;
+  if (min === undefined || min !== info.subgroupMaxSize) return null;
+  return min === 4 || min === 8 ? min : null;
+}
+
 /** Limits asked for at the adapter's maximum: bigger batches fit, nothing is lost. */
 const LIMITS_AT_ADAPTER_MAX = [
   'maxStorageBufferBindingSize',
@@ -93,7 +116,7 @@ export async function acquireDevice(
   const device = await adapter.requestDevice({
     label: options.label ?? 'wgsl-nn',
     requiredLimits,
-    requiredFeatures: hasTimestamps ? ['timestamp-query'] : [],
+    requiredFeatures: ENGINE_OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)),
   });
   return { adapter, device, adapterName, hasTimestamps };
 }

@@ -5,9 +5,12 @@ import backwardInputSource from '../../shaders/conv2d_backward_input.wgsl?raw';
 import col2imSource from '../../shaders/conv2d_col2im.wgsl?raw';
 import col2imVec4Source from '../../shaders/conv2d_col2im_vec4.wgsl?raw';
 import forwardSource from '../../shaders/conv2d_forward.wgsl?raw';
+import forwardSgSource from '../../shaders/conv2d_forward_sg.wgsl?raw';
+import subgroupCore from '../../shaders/common/subgroup_gemm.wgsl?raw';
 import { ShapeError } from '../errors';
 import { createStorage, requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
-import { getKernel, grid1d, rowGrid, rowGridWorkgroups, sequence, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
+import { subgroupLanes } from '../gpu/device';
+import { getKernel, grid1d, rowGrid, rowGridWorkgroups, sequence, type Kernel, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
 import { prepareGemm } from './gemm';
 
 export type Padding = 'valid' | 'same';
@@ -230,22 +233,98 @@ export interface Conv2dForwardBuffers {
   b: BufferRef;
 }
 
-/** y = [ReLU](conv(x, w) + b); overwrites y. */
+/**
+ * Which GEMM core a conv2d kernel runs on:
+ * - 'tiled': shaders/common/conv2d_gemm.wgsl, tiles staged in workgroup
+ *   memory, 16 x 16 outputs per invocation. Any adapter.
+ * - 'subgroup': shaders/common/subgroup_gemm.wgsl, no workgroup memory, A
+ *   shared between lanes by subgroupBroadcast. Needs subgroupLanes(device)
+ *   (subgroups of exactly 4 or 8 lanes: the CPU adapters), where it is
+ *   1.5-1.8x faster.
+ * The default is 'subgroup' wherever subgroupLanes allows it.
+ */
+export type GemmCore = 'tiled' | 'subgroup';
+
+export function defaultGemmCore(device: GPUDevice): GemmCore {
+  return subgroupLanes(device) !== null ? 'subgroup' : 'tiled';
+}
+
+/** The subgroup size to build for, or a clear error naming what is missing. */
+function requireLanes(device: GPUDevice, where: string): 4 | 8 {
+  const lanes = subgroupLanes(device);
+  if (lanes === null) {
+    throw new ShapeError(
+      where,
+      'core',
+      "'subgroup' needs the 'subgroups' feature with a fixed subgroup size of 4 or 8; this device has neither (use 'tiled')",
+    );
+  }
+  return lanes;
+}
+
+/** Subgroup-core constants: one or two column quads per lane. */
+export function subgroupTiles(lanes: 4 | 8, cols: number): { SG: number; CQ: number } {
+  return { SG: lanes, CQ: cols <= 4 * lanes ? 1 : 2 };
+}
+
+const SG_ROWS = 32;
+
+/** Row tiles of 32 over x (and y past the limit), column tiles over z. */
+function subgroupGrid(device: GPUDevice, where: string, rows: number, cols: number, t: { SG: number; CQ: number }) {
+  const max = device.limits.maxComputeWorkgroupsPerDimension;
+  const [gx, gy] = grid1d(Math.ceil(rows / SG_ROWS), max);
+  const gz = Math.ceil(cols / (4 * t.CQ * t.SG));
+  if (gy > max || gz > max) {
+    throw new ShapeError(where, 'batch', `needs more than ${max} x ${max} workgroups`);
+  }
+  return [gx, gy, gz] as [number, number, number];
+}
+
+function forwardSgSpec(tiles: { SG: number; CQ: number }): KernelSpec {
+  return {
+    name: 'conv2d_forward_sg',
+    source: forwardSgSource,
+    includes: [subgroupCore],
+    bindings: ['y', 'x', 'w', 'b'],
+    params: [...GEOMETRY_PARAMS, 'relu'],
+    constants: { ...tiles },
+  };
+}
+
+/** The subgroup forward kernel as lavapipe builds it for conv2 (64 channels). */
+export const conv2dForwardSgSpec: KernelSpec = forwardSgSpec(subgroupTiles(8, 64));
+
+/**
+ * y = [ReLU](conv(x, w) + b); overwrites y. `core` as GemmCore describes;
+ * the default follows defaultGemmCore.
+ */
 export async function prepareConv2dForward(
   device: GPUDevice,
   buffers: Conv2dForwardBuffers,
   shape: Conv2dShape & { relu: boolean },
   label = 'conv2d_forward',
+  options: { core?: GemmCore } = {},
 ): Promise<PreparedDispatch> {
   const s = resolveShape(shape, label);
   requireFits(label, 'y', buffers.y, s.ySize);
   requireFits(label, 'x', buffers.x, s.xSize);
   requireFits(label, 'w', buffers.w, s.wSize);
   requireFits(label, 'b', buffers.b, s.outC);
-  const tiles = pixelGemmTiles(s.outC);
-  checkTiles(label, tiles, false);
-  const workgroups = pixelGrid(device, label, s.pixels, s.outC, tiles);
-  const kernel = await getKernel(device, forwardSpec(tiles));
+  const core = options.core ?? defaultGemmCore(device);
+  let kernel: Kernel;
+  let workgroups: [number, number, number];
+  if (core === 'subgroup') {
+    const tiles = subgroupTiles(requireLanes(device, label), s.outC);
+    workgroups = subgroupGrid(device, label, s.pixels, s.outC, tiles);
+    kernel = await getKernel(device, forwardSgSpec(tiles));
+  } else if (core === 'tiled') {
+    const tiles = pixelGemmTiles(s.outC);
+    checkTiles(label, tiles, false);
+    workgroups = pixelGrid(device, label, s.pixels, s.outC, tiles);
+    kernel = await getKernel(device, forwardSpec(tiles));
+  } else {
+    throw new ShapeError(label, 'core', `must be 'tiled' or 'subgroup', got ${String(core)}`);
+  }
   return kernel.prepare({
     label,
     resources: { y: buffers.y, x: buffers.x, w: buffers.w, b: buffers.b },

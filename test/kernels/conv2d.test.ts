@@ -102,15 +102,21 @@ async function check({ name, shape }: Case) {
   const b = uploadStorage(device, bs, 'b');
   const dy = uploadStorage(device, dys, 'dy');
   const y = poisoned(device, ny, 'y');
+  const yTiled = poisoned(device, ny, 'y tiled');
   const yRelu = poisoned(device, ny, 'y relu');
+  const yReluTiled = poisoned(device, ny, 'y relu tiled');
   const dx = poisoned(device, nx, 'dx');
   const dxImplicit = poisoned(device, nx, 'dx implicit');
   const dw = poisoned(device, nw, 'dw');
   const db = poisoned(device, shape.outC, 'db');
 
   const dispatches: PreparedDispatch[] = [
-    await prepareConv2dForward(device, { y, x, w, b }, { ...shape, relu: false }),
-    await prepareConv2dForward(device, { y: yRelu, x, w, b }, { ...shape, relu: true }),
+    await prepareConv2dForward(device, { y, x, w, b }, { ...shape, relu: false }, 'y', { core: 'subgroup' }),
+    await prepareConv2dForward(device, { y: yTiled, x, w, b }, { ...shape, relu: false }, 'y tiled', { core: 'tiled' }),
+    await prepareConv2dForward(device, { y: yRelu, x, w, b }, { ...shape, relu: true }, 'y relu', { core: 'subgroup' }),
+    await prepareConv2dForward(device, { y: yReluTiled, x, w, b }, { ...shape, relu: true }, 'y relu tiled', {
+      core: 'tiled',
+    }),
     await prepareConv2dBackwardInput(device, { dx, dy, w }, shape, 'dx gemm', { method: 'gemm' }),
     await prepareConv2dBackwardInput(device, { dx: dxImplicit, dy, w }, shape, 'dx implicit', {
       method: 'implicit',
@@ -122,8 +128,12 @@ async function check({ name, shape }: Case) {
   const taps = shape.kernelH * shape.kernelW;
   // Forward: KH*KW*C products plus the bias.
   const fwdTol = sumTolerance(taps * shape.inC + 1);
-  allclose(`${name}: y`, await readF32(device, y, ny), conv2dForward(xs, ws, bs, { ...shape, relu: false }), fwdTol);
-  allclose(`${name}: y relu`, await readF32(device, yRelu, ny), conv2dForward(xs, ws, bs, { ...shape, relu: true }), fwdTol);
+  const yRef = conv2dForward(xs, ws, bs, { ...shape, relu: false });
+  const yReluRef = conv2dForward(xs, ws, bs, { ...shape, relu: true });
+  allclose(`${name}: y (subgroup)`, await readF32(device, y, ny), yRef, fwdTol);
+  allclose(`${name}: y (tiled)`, await readF32(device, yTiled, ny), yRef, fwdTol);
+  allclose(`${name}: y relu (subgroup)`, await readF32(device, yRelu, ny), yReluRef, fwdTol);
+  allclose(`${name}: y relu (tiled)`, await readF32(device, yReluTiled, ny), yReluRef, fwdTol);
   // Backward input: KH*KW*K products (fewer nonzero ones for stride > 1).
   // The GEMM path sums K products per tap, then up to KH*KW taps: the same
   // KH*KW*K terms, so the same bound.
@@ -137,7 +147,7 @@ async function check({ name, shape }: Case) {
   allclose(`${name}: dw`, await readF32(device, dw, nw), ref.dw, sumTolerance(pixels));
   allclose(`${name}: db`, await readF32(device, db, shape.outC), ref.db, sumTolerance(pixels));
   for (const d of dispatches) d.destroy();
-  for (const buf of [x, w, b, dy, y, yRelu, dx, dxImplicit, dw, db]) buf.destroy();
+  for (const buf of [x, w, b, dy, y, yTiled, yRelu, yReluTiled, dx, dxImplicit, dw, db]) buf.destroy();
 }
 
 describe('conv2d kernels vs reference', () => {
