@@ -109,6 +109,8 @@ async function check({ name, shape }: Case) {
   const dxImplicit = poisoned(device, nx, 'dx implicit');
   const dw = poisoned(device, nw, 'dw');
   const db = poisoned(device, shape.outC, 'db');
+  const dwTiled = poisoned(device, nw, 'dw tiled');
+  const dbTiled = poisoned(device, shape.outC, 'db tiled');
 
   const dispatches: PreparedDispatch[] = [
     await prepareConv2dForward(device, { y, x, w, b }, { ...shape, relu: false }, 'y', { core: 'subgroup' }),
@@ -121,7 +123,8 @@ async function check({ name, shape }: Case) {
     await prepareConv2dBackwardInput(device, { dx: dxImplicit, dy, w }, shape, 'dx implicit', {
       method: 'implicit',
     }),
-    await prepareConv2dBackwardFilter(device, { dw, db, x, dy }, shape),
+    await prepareConv2dBackwardFilter(device, { dw, db, x, dy }, shape, 'dw', { core: 'subgroup' }),
+    await prepareConv2dBackwardFilter(device, { dw: dwTiled, db: dbTiled, x, dy }, shape, 'dw tiled', { core: 'tiled' }),
   ];
   await runDispatches(device, dispatches);
 
@@ -144,10 +147,12 @@ async function check({ name, shape }: Case) {
   // Backward filter and bias: one product per output pixel, N*OH*OW of them.
   const pixels = shape.batch * g.outH * g.outW;
   const ref = conv2dBackwardFilter(xs, dys, shape);
-  allclose(`${name}: dw`, await readF32(device, dw, nw), ref.dw, sumTolerance(pixels));
-  allclose(`${name}: db`, await readF32(device, db, shape.outC), ref.db, sumTolerance(pixels));
+  allclose(`${name}: dw (subgroup)`, await readF32(device, dw, nw), ref.dw, sumTolerance(pixels));
+  allclose(`${name}: db (subgroup)`, await readF32(device, db, shape.outC), ref.db, sumTolerance(pixels));
+  allclose(`${name}: dw (tiled)`, await readF32(device, dwTiled, nw), ref.dw, sumTolerance(pixels));
+  allclose(`${name}: db (tiled)`, await readF32(device, dbTiled, shape.outC), ref.db, sumTolerance(pixels));
   for (const d of dispatches) d.destroy();
-  for (const buf of [x, w, b, dy, y, yTiled, yRelu, yReluTiled, dx, dxImplicit, dw, db]) buf.destroy();
+  for (const buf of [x, w, b, dy, y, yTiled, yRelu, yReluTiled, dx, dxImplicit, dw, db, dwTiled, dbTiled]) buf.destroy();
 }
 
 describe('conv2d kernels vs reference', () => {

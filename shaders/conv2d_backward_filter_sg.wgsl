@@ -1,0 +1,161 @@
+// conv2d_backward_filter_sg: partial sums of dw and db over chunks of pixels
+// (split-K) on the subgroup core (shaders/common/subgroup_gemm.wgsl, included
+// before this file); conv2d_backward_filter_reduce adds them up.
+//   partial: workspace, written (overwrites the slots below)
+//     [0, db_offset):    dw partials, (SPLITS, KH*KW*C, K)
+//     [db_offset, ...):  db partials, (SPLITS, K)
+//   x:  (N, H, W, C)
+//   dy: (N, OH, OW, K)   gradient w.r.t. the pre-activation conv output
+// GEMM view as in conv2d_backward_filter: rows r = (kh, kw, c), columns k,
+// reduction over output pixels p = (n, oh, ow):
+//   dw[r][k] = sum_p x[n, oh*s - pad + kh, ow*s - pad + kw, c] * dy[p][k]
+//   db[k]    = sum_p dy[p][k]
+// Workgroup (row tile, split, column tile) covers pixels
+// [split * chunk, + chunk); each lane keeps its own sums, so the result is
+// deterministic. Each lane adds up the dy values it loads for db.
+
+struct Params {
+  pixels: u32, // P = N * OH * OW
+  depth: u32, // R = KH * KW * C
+  chunk: u32, // pixels per split
+  in_h: u32,
+  in_w: u32,
+  in_c: u32,
+  out_c: u32,
+  out_h: u32,
+  out_w: u32,
+  kernel_w: u32,
+  stride_h: u32,
+  stride_w: u32,
+  pad_top: u32,
+  pad_left: u32,
+  db_offset: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+
+// The 4 filter taps of one row quad: their offsets inside a window and
+// which of them exist.
+struct Taps {
+  kh: vec4<i32>,
+  kw: vec4<i32>,
+  c: vec4<i32>,
+  ok: vec4<bool>,
+}
+
+fn taps_of(row0: u32) -> Taps {
+  let r = vec4(row0) + vec4(0u, 1u, 2u, 3u);
+  let c = r % params.in_c;
+  let t = r / params.in_c;
+  return Taps(vec4<i32>(t / params.kernel_w), vec4<i32>(t % params.kernel_w), vec4<i32>(c), r < vec4(params.depth));
+}
+
+// x at the 4 taps of the window whose top-left input corner is (ih0, iw0) in
+// image `image` (an offset); taps in the padding read element 0 and are zeroed.
+fn gather(q: Taps, image: i32, ih0: i32, iw0: i32) -> vec4<f32> {
+  let ih = q.kh + ih0;
+  let iw = q.kw + iw0;
+  let in_h = i32(params.in_h);
+  let in_w = i32(params.in_w);
+  let ok = q.ok & (ih >= vec4(0)) & (ih < vec4(in_h)) & (iw >= vec4(0)) & (iw < vec4(in_w));
+  let idx = vec4<u32>(select(vec4(0), image + (ih * in_w + iw) * i32(params.in_c) + q.c, ok));
+  return select(vec4(0.0), vec4(x[idx.x], x[idx.y], x[idx.z], x[idx.w]), ok);
+}
+
+// Four values of dy at pixel p starting at column col0 (zero past the end).
+fn grads(p: u32, col0: u32) -> vec4<f32> {
+  let cols = vec4(col0) + vec4(0u, 1u, 2u, 3u);
+  let ok = cols < vec4(params.out_c);
+  let idx = select(vec4(0u), vec4(p * params.out_c) + cols, ok);
+  return select(vec4(0.0), vec4(dy[idx.x], dy[idx.y], dy[idx.z], dy[idx.w]), ok);
+}
+
+// Where this workgroup's dw partial starts in `partial`.
+var<private> dw_base: u32;
+
+// Writes one 4 x 4 block of the dw partial (loop bounds from the shape, as in
+// conv2d_forward).
+fn store_block(c: mat4x4<f32>, row0: u32, col0: u32) {
+  let rows = select(0u, min(4u, params.depth - row0), row0 < params.depth);
+  let cols = select(0u, min(4u, params.out_c - col0), col0 < params.out_c);
+  for (var i = 0u; i < rows; i++) {
+    let v = c[i];
+    for (var j = 0u; j < cols; j++) {
+      partial[dw_base + (row0 + i) * params.out_c + col0 + j] = v[j];
+    }
+  }
+}
+
+fn store_db(v: vec4<f32>, slot: u32, col0: u32) {
+  let cols = select(0u, min(4u, params.out_c - col0), col0 < params.out_c);
+  for (var j = 0u; j < cols; j++) {
+    partial[slot + col0 + j] = v[j];
+  }
+}
+
+@compute @workgroup_size(SG)
+fn main(
+  @builtin(subgroup_invocation_id) lane: u32,
+  @builtin(workgroup_id) wid: vec3u,
+) {
+  let m0 = wid.x * BM;
+  let split = wid.y;
+  let col0 = wid.z * BN + lane * 4u * CQ;
+  let p_begin = split * params.chunk;
+  let p_end = min(p_begin + params.chunk, params.pixels);
+  dw_base = split * params.depth * params.out_c;
+  let q0 = taps_of(sg_row_quad(m0, lane, 0u));
+  let q1 = taps_of(sg_row_quad(m0, lane, 1u));
+
+  let out_w = i32(params.out_w);
+  let out_h = i32(params.out_h);
+  let stride = vec2(i32(params.stride_h), i32(params.stride_w));
+  let pad = vec2(i32(params.pad_top), i32(params.pad_left));
+  let image_size = i32(params.in_h * params.in_w * params.in_c);
+  // The first pixel's (n, oh, ow), then carries: one division per split.
+  var ow = i32(p_begin % params.out_w);
+  var oh = i32((p_begin / params.out_w) % params.out_h);
+  var n = i32(p_begin / (params.out_w * params.out_h));
+
+  var acc: SgBlock;
+  var db0 = vec4(0.0);
+  var db1 = vec4(0.0);
+  for (var p = p_begin; p < p_end; p++) {
+    let image = n * image_size;
+    let ih0 = oh * stride.x - pad.x;
+    let iw0 = ow * stride.y - pad.y;
+    let a0 = gather(q0, image, ih0, iw0);
+    var a1 = vec4(0.0);
+    if (SG == 4u) {
+      a1 = gather(q1, image, ih0, iw0);
+    }
+    let b0 = grads(p, col0);
+    var b1 = vec4(0.0);
+    if (CQ == 2u) {
+      b1 = grads(p, col0 + 4u);
+    }
+    db0 += b0;
+    db1 += b1;
+    sg_accumulate(&acc, a0, a1, b0, b1);
+    ow += 1;
+    let wrap_w = ow == out_w;
+    ow = select(ow, 0, wrap_w);
+    oh = select(oh, oh + 1, wrap_w);
+    let wrap_h = oh == out_h;
+    oh = select(oh, 0, wrap_h);
+    n = select(n, n + 1, wrap_h);
+  }
+  sg_store(&acc, m0, col0);
+
+  // Every row tile loaded the same dy values; the first one reports db.
+  if (wid.x == 0u) {
+    let slot = params.db_offset + split * params.out_c;
+    store_db(db0, slot, col0);
+    if (CQ == 2u) {
+      store_db(db1, slot, col0 + 4u);
+    }
+  }
+}
