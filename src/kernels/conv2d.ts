@@ -12,7 +12,9 @@ import { ShapeError } from '../errors';
 import { createStorage, requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
 import { subgroupLanes } from '../gpu/device';
 import { getKernel, grid1d, rowGrid, rowGridWorkgroups, sequence, type Kernel, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
-import { prepareGemm } from './gemm';
+import { defaultGemmCore, prepareGemm, type GemmCore } from './gemm';
+
+export { defaultGemmCore, type GemmCore };
 
 export type Padding = 'valid' | 'same';
 
@@ -234,22 +236,6 @@ export interface Conv2dForwardBuffers {
   b: BufferRef;
 }
 
-/**
- * Which GEMM core a conv2d kernel runs on:
- * - 'tiled': shaders/common/conv2d_gemm.wgsl, tiles staged in workgroup
- *   memory, 16 x 16 outputs per invocation. Any adapter.
- * - 'subgroup': shaders/common/subgroup_gemm.wgsl, no workgroup memory, A
- *   shared between lanes by subgroupBroadcast. Needs subgroupLanes(device)
- *   (subgroups of exactly 4 or 8 lanes: the CPU adapters), where it is
- *   1.5-1.8x faster.
- * The default is 'subgroup' wherever subgroupLanes allows it.
- */
-export type GemmCore = 'tiled' | 'subgroup';
-
-export function defaultGemmCore(device: GPUDevice): GemmCore {
-  return subgroupLanes(device) !== null ? 'subgroup' : 'tiled';
-}
-
 /** The subgroup size to build for, or a clear error naming what is missing. */
 function requireLanes(device: GPUDevice, where: string): 4 | 8 {
   const lanes = subgroupLanes(device);
@@ -296,7 +282,7 @@ function forwardSgSpec(tiles: { SG: number; CQ: number }): KernelSpec {
 export const conv2dForwardSgSpec: KernelSpec = forwardSgSpec(subgroupTiles(8, 64));
 
 /**
- * y = [ReLU](conv(x, w) + b); overwrites y. `core` as GemmCore describes;
+ * y = [ReLU](conv(x, w) + b); overwrites y. `core` as GemmCore (gemm.ts) describes;
  * the default follows defaultGemmCore.
  */
 export async function prepareConv2dForward(
@@ -380,7 +366,8 @@ export interface Conv2dBackwardInputBuffers {
 
 /**
  * How conv2d's backward input runs:
- * - 'gemm': dcol = dy · wᵀ with the tiled GEMM into a private workspace of
+ * - 'gemm': dcol = dy · wᵀ with a GEMM (on the `core` the options name,
+ *   default defaultGemmCore: gemm_sg or gemm_tiled) into a private workspace of
  *   N*OH*OW*KH*KW*C floats, then conv2d_col2im adds each input's taps. No
  *   zero taps, and the GEMM is KH*KW*C columns wide.
  * - 'implicit': conv2d_backward_input, one implicit GEMM over the transposed
@@ -429,14 +416,20 @@ export async function prepareConv2dBackwardInput(
   buffers: Conv2dBackwardInputBuffers,
   shape: Conv2dShape,
   label = 'conv2d_backward_input',
-  options: { method?: BackwardInputMethod } = {},
+  options: { method?: BackwardInputMethod; core?: GemmCore } = {},
 ): Promise<PreparedDispatch> {
   const s = resolveShape(shape, label);
   requireFits(label, 'dx', buffers.dx, s.xSize);
   requireFits(label, 'dy', buffers.dy, s.ySize);
   requireFits(label, 'w', buffers.w, s.wSize);
   const method = options.method ?? defaultBackwardInputMethod(device, shape);
-  if (method === 'gemm') return prepareBackwardInputGemm(device, buffers, shape, label);
+  if (method === 'gemm') {
+    const core = options.core ?? defaultGemmCore(device);
+    if (core !== 'tiled' && core !== 'subgroup') {
+      throw new ShapeError(label, 'core', `must be 'tiled' or 'subgroup', got ${String(core)}`);
+    }
+    return prepareBackwardInputGemm(device, buffers, shape, label, core);
+  }
   if (method !== 'implicit') {
     throw new ShapeError(label, 'method', `must be 'gemm' or 'implicit', got ${String(method)}`);
   }
@@ -476,6 +469,7 @@ async function prepareBackwardInputGemm(
   buffers: Conv2dBackwardInputBuffers,
   shape: Conv2dShape,
   label: string,
+  core: GemmCore,
 ): Promise<PreparedDispatch> {
   const s = resolveShape(shape, label);
   const problem = dcolProblem(device, s);
@@ -488,6 +482,7 @@ async function prepareBackwardInputGemm(
       { c: dcol, a: buffers.dy, b: buffers.w },
       { m: s.pixels, n: s.depth, k: s.outC, transB: true },
       `${label} dcol`,
+      { core },
     );
     const col2im = await prepareConv2dCol2im(device, { dx: buffers.dx, dcol }, shape, `${label} col2im`);
     const both = sequence(label, [gemm, col2im]);

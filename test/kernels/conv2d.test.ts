@@ -107,6 +107,7 @@ async function check({ name, shape }: Case) {
   const yReluTiled = poisoned(device, ny, 'y relu tiled');
   const dx = poisoned(device, nx, 'dx');
   const dxImplicit = poisoned(device, nx, 'dx implicit');
+  const dxTiled = poisoned(device, nx, 'dx tiled');
   const dw = poisoned(device, nw, 'dw');
   const db = poisoned(device, shape.outC, 'db');
   const dwTiled = poisoned(device, nw, 'dw tiled');
@@ -119,7 +120,8 @@ async function check({ name, shape }: Case) {
     await prepareConv2dForward(device, { y: yReluTiled, x, w, b }, { ...shape, relu: true }, 'y relu tiled', {
       core: 'tiled',
     }),
-    await prepareConv2dBackwardInput(device, { dx, dy, w }, shape, 'dx gemm', { method: 'gemm' }),
+    await prepareConv2dBackwardInput(device, { dx, dy, w }, shape, 'dx gemm', { method: 'gemm', core: 'subgroup' }),
+    await prepareConv2dBackwardInput(device, { dx: dxTiled, dy, w }, shape, 'dx gemm tiled', { method: 'gemm', core: 'tiled' }),
     await prepareConv2dBackwardInput(device, { dx: dxImplicit, dy, w }, shape, 'dx implicit', {
       method: 'implicit',
     }),
@@ -142,7 +144,8 @@ async function check({ name, shape }: Case) {
   // KH*KW*K terms, so the same bound.
   const dxRef = conv2dBackwardInput(dys, ws, shape);
   const dxTol = sumTolerance(taps * shape.outC);
-  allclose(`${name}: dx (gemm + col2im)`, await readF32(device, dx, nx), dxRef, dxTol);
+  allclose(`${name}: dx (subgroup gemm + col2im)`, await readF32(device, dx, nx), dxRef, dxTol);
+  allclose(`${name}: dx (tiled gemm + col2im)`, await readF32(device, dxTiled, nx), dxRef, dxTol);
   allclose(`${name}: dx (implicit)`, await readF32(device, dxImplicit, nx), dxRef, dxTol);
   // Backward filter and bias: one product per output pixel, N*OH*OW of them.
   const pixels = shape.batch * g.outH * g.outW;
@@ -152,7 +155,7 @@ async function check({ name, shape }: Case) {
   allclose(`${name}: dw (tiled)`, await readF32(device, dwTiled, nw), ref.dw, sumTolerance(pixels));
   allclose(`${name}: db (tiled)`, await readF32(device, dbTiled, shape.outC), ref.db, sumTolerance(pixels));
   for (const d of dispatches) d.destroy();
-  for (const buf of [x, w, b, dy, y, yTiled, yRelu, yReluTiled, dx, dxImplicit, dw, db, dwTiled, dbTiled]) buf.destroy();
+  for (const buf of [x, w, b, dy, y, yTiled, yRelu, yReluTiled, dx, dxImplicit, dxTiled, dw, db, dwTiled, dbTiled]) buf.destroy();
 }
 
 describe('conv2d kernels vs reference', () => {

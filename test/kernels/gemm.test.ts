@@ -2,7 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../../src/errors';
 import { createStorage, readF32, uploadStorage } from '../../src/gpu/buffers';
 import type { PreparedDispatch } from '../../src/gpu/kernel';
-import { chooseGemmTiles, prepareGemm, prepareGemmNaive, type GemmShape } from '../../src/kernels/gemm';
+import {
+  chooseGemmTiles,
+  defaultGemmCore,
+  prepareGemm,
+  prepareGemmNaive,
+  prepareGemmSubgroup,
+  prepareGemmTiled,
+  type GemmShape,
+} from '../../src/kernels/gemm';
+import { subgroupLanes } from '../../src/gpu/device';
 import { gemm } from '../../src/reference/gemm';
 import { Rng } from '../../src/util/rng';
 import { allclose } from '../util/allclose';
@@ -55,7 +64,7 @@ interface Case {
 /** Runs every epilogue of one case through `prepare` and checks each output. */
 async function check(
   c: Case,
-  prepare: typeof prepareGemm,
+  prepare: typeof prepareGemmTiled,
   inputs: 'quantized' | 'uniform',
 ): Promise<void> {
   const device = await testDevice();
@@ -118,15 +127,49 @@ const generic: Case[] = [
   { what: 'wide edges', m: 130, n: 200, k: 33 },
 ].flatMap((s) => variants.map((variant) => ({ ...s, variant })));
 
+// The subgroup kernel runs where subgroups are exactly 4 or 8 lanes (both CPU
+// adapters the tests run on); anywhere else it must refuse with a clear error.
+describe('gemm_sg', () => {
+  for (const c of [...dense, ...generic]) {
+    it(`${c.variant} ${c.what} m=${c.m} n=${c.n} k=${c.k}: exact on quantized, f32 bound on uniform inputs`, async () => {
+      const device = await testDevice();
+      if (subgroupLanes(device) === null) {
+        const buf = createStorage(device, 4 * c.m * c.n * c.k + 64, 'any');
+        await expect(prepareGemmSubgroup(device, { c: buf, a: buf, b: buf }, { m: c.m, n: c.n, k: c.k })).rejects.toThrow(/subgroups/);
+        buf.destroy();
+        return;
+      }
+      await check(c, prepareGemmSubgroup, 'quantized');
+      await check(c, prepareGemmSubgroup, 'uniform');
+    });
+  }
+});
+
+describe('prepareGemm', () => {
+  it('runs the subgroup core where subgroupLanes allows it, else the tiled one; either on request', async () => {
+    const device = await testDevice();
+    const buf = createStorage(device, 4096, 'any');
+    const shape = { m: 8, n: 8, k: 8 };
+    const expected = subgroupLanes(device) !== null ? 'gemm_sg' : 'gemm_tiled';
+    expect(defaultGemmCore(device)).toBe(expected === 'gemm_sg' ? 'subgroup' : 'tiled');
+    expect((await prepareGemm(device, { c: buf, a: buf, b: buf }, shape)).kernel).toBe(expected);
+    expect((await prepareGemm(device, { c: buf, a: buf, b: buf }, shape, 'x', { core: 'tiled' })).kernel).toBe('gemm_tiled');
+    await expect(
+      prepareGemm(device, { c: buf, a: buf, b: buf }, shape, 'x', { core: 'fast' as 'tiled' }),
+    ).rejects.toThrow(/x: core: must be 'tiled' or 'subgroup'/);
+    buf.destroy();
+  });
+});
+
 describe('gemm_tiled', () => {
   for (const c of [...dense, ...generic]) {
     it(`${c.variant} ${c.what} m=${c.m} n=${c.n} k=${c.k}: exact on quantized inputs`, async () => {
-      await check(c, prepareGemm, 'quantized');
+      await check(c, prepareGemmTiled, 'quantized');
     });
   }
   for (const c of [...dense, ...generic]) {
     it(`${c.variant} ${c.what} m=${c.m} n=${c.n} k=${c.k}: within the f32 bound on uniform inputs`, async () => {
-      await check(c, prepareGemm, 'uniform');
+      await check(c, prepareGemmTiled, 'uniform');
     });
   }
 
@@ -135,13 +178,13 @@ describe('gemm_tiled', () => {
     const big = createStorage(device, 4096, 'big');
     const small = createStorage(device, 64, 'small');
     const shape = { m: 16, n: 16, k: 16 };
-    await expect(prepareGemm(device, { c: big, a: small, b: big }, shape)).rejects.toThrow(ShapeError);
-    await expect(prepareGemm(device, { c: big, a: small, b: big }, shape)).rejects.toThrow(/gemm_tiled: a/);
-    await expect(prepareGemm(device, { c: small, a: big, b: big }, shape)).rejects.toThrow(/gemm_tiled: c/);
-    await expect(prepareGemm(device, { c: big, a: big, b: big }, { ...shape, bias: true })).rejects.toThrow(
+    await expect(prepareGemmTiled(device, { c: big, a: small, b: big }, shape)).rejects.toThrow(ShapeError);
+    await expect(prepareGemmTiled(device, { c: big, a: small, b: big }, shape)).rejects.toThrow(/gemm_tiled: a/);
+    await expect(prepareGemmTiled(device, { c: small, a: big, b: big }, shape)).rejects.toThrow(/gemm_tiled: c/);
+    await expect(prepareGemmTiled(device, { c: big, a: big, b: big }, { ...shape, bias: true })).rejects.toThrow(
       /gemm_tiled: bias/,
     );
-    await expect(prepareGemm(device, { c: big, a: big, b: big }, { ...shape, k: 0 })).rejects.toThrow(/gemm_tiled: k/);
+    await expect(prepareGemmTiled(device, { c: big, a: big, b: big }, { ...shape, k: 0 })).rejects.toThrow(/gemm_tiled: k/);
     await expect(prepareGemmNaive(device, { c: big, a: big, b: small }, shape)).rejects.toThrow(/gemm_naive: b/);
   });
 });
