@@ -10,9 +10,18 @@ import forwardSgSource from '../../shaders/conv2d_forward_sg.wgsl?raw';
 import subgroupCore from '../../shaders/common/subgroup_gemm.wgsl?raw';
 import { ShapeError } from '../errors';
 import { createStorage, requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
-import { subgroupLanes } from '../gpu/device';
 import { getKernel, grid1d, rowGrid, rowGridWorkgroups, sequence, type Kernel, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
-import { defaultGemmCore, prepareGemm, type GemmCore } from './gemm';
+import {
+  SG_ROWS,
+  defaultGemmCore,
+  prepareGemm,
+  requireCore,
+  requireSubgroupLanes,
+  subgroupGrid,
+  subgroupTiles,
+  type GemmCore,
+  type SubgroupTiles,
+} from './gemm';
 
 export { defaultGemmCore, type GemmCore };
 
@@ -236,38 +245,7 @@ export interface Conv2dForwardBuffers {
   b: BufferRef;
 }
 
-/** The subgroup size to build for, or a clear error naming what is missing. */
-function requireLanes(device: GPUDevice, where: string): 4 | 8 {
-  const lanes = subgroupLanes(device);
-  if (lanes === null) {
-    throw new ShapeError(
-      where,
-      'core',
-      "'subgroup' needs the 'subgroups' feature with a fixed subgroup size of 4 or 8; this device has neither (use 'tiled')",
-    );
-  }
-  return lanes;
-}
-
-/** Subgroup-core constants: one or two column quads per lane. */
-export function subgroupTiles(lanes: 4 | 8, cols: number): { SG: number; CQ: number } {
-  return { SG: lanes, CQ: cols <= 4 * lanes ? 1 : 2 };
-}
-
-const SG_ROWS = 32;
-
-/** Row tiles of 32 over x (and y past the limit), column tiles over z. */
-function subgroupGrid(device: GPUDevice, where: string, rows: number, cols: number, t: { SG: number; CQ: number }) {
-  const max = device.limits.maxComputeWorkgroupsPerDimension;
-  const [gx, gy] = grid1d(Math.ceil(rows / SG_ROWS), max);
-  const gz = Math.ceil(cols / (4 * t.CQ * t.SG));
-  if (gy > max || gz > max) {
-    throw new ShapeError(where, 'batch', `needs more than ${max} x ${max} workgroups`);
-  }
-  return [gx, gy, gz] as [number, number, number];
-}
-
-function forwardSgSpec(tiles: { SG: number; CQ: number }): KernelSpec {
+function forwardSgSpec(tiles: SubgroupTiles): KernelSpec {
   return {
     name: 'conv2d_forward_sg',
     source: forwardSgSource,
@@ -297,20 +275,18 @@ export async function prepareConv2dForward(
   requireFits(label, 'x', buffers.x, s.xSize);
   requireFits(label, 'w', buffers.w, s.wSize);
   requireFits(label, 'b', buffers.b, s.outC);
-  const core = options.core ?? defaultGemmCore(device);
+  const core = requireCore(label, options.core ?? defaultGemmCore(device));
   let kernel: Kernel;
   let workgroups: [number, number, number];
   if (core === 'subgroup') {
-    const tiles = subgroupTiles(requireLanes(device, label), s.outC);
+    const tiles = subgroupTiles(requireSubgroupLanes(device, label), s.outC);
     workgroups = subgroupGrid(device, label, s.pixels, s.outC, tiles);
     kernel = await getKernel(device, forwardSgSpec(tiles));
-  } else if (core === 'tiled') {
+  } else {
     const tiles = pixelGemmTiles(s.outC);
     checkTiles(label, tiles, false);
     workgroups = pixelGrid(device, label, s.pixels, s.outC, tiles);
     kernel = await getKernel(device, forwardSpec(tiles));
-  } else {
-    throw new ShapeError(label, 'core', `must be 'tiled' or 'subgroup', got ${String(core)}`);
   }
   return kernel.prepare({
     label,
@@ -424,10 +400,7 @@ export async function prepareConv2dBackwardInput(
   requireFits(label, 'w', buffers.w, s.wSize);
   const method = options.method ?? defaultBackwardInputMethod(device, shape);
   if (method === 'gemm') {
-    const core = options.core ?? defaultGemmCore(device);
-    if (core !== 'tiled' && core !== 'subgroup') {
-      throw new ShapeError(label, 'core', `must be 'tiled' or 'subgroup', got ${String(core)}`);
-    }
+    const core = requireCore(label, options.core ?? defaultGemmCore(device));
     return prepareBackwardInputGemm(device, buffers, shape, label, core);
   }
   if (method !== 'implicit') {
@@ -596,7 +569,7 @@ function backwardFilterSpec(tiles: GemmTiles): KernelSpec {
 /** The backward-filter kernel at the tiles of conv2 (R = 288, K = 64). */
 export const conv2dBackwardFilterSpec: KernelSpec = backwardFilterSpec(filterGemmTiles(288, 64));
 
-function backwardFilterSgSpec(tiles: { SG: number; CQ: number }): KernelSpec {
+function backwardFilterSgSpec(tiles: SubgroupTiles): KernelSpec {
   return {
     name: 'conv2d_backward_filter_sg',
     source: backwardFilterSgSource,
@@ -657,7 +630,7 @@ export function subgroupFilterSplit(
   pixels: number,
   weights: number,
   outC: number,
-  tiles: { SG: number; CQ: number },
+  tiles: SubgroupTiles,
   maxWorkspaceBytes: number,
 ) {
   const mTiles = Math.ceil(weights / outC / SG_ROWS);
@@ -705,16 +678,16 @@ export async function prepareConv2dBackwardFilter(
   requireFits(label, 'db', buffers.db, s.outC);
   requireFits(label, 'x', buffers.x, s.xSize);
   requireFits(label, 'dy', buffers.dy, s.ySize);
-  const core = options.core ?? defaultBackwardFilterCore(device, shape);
+  const core = requireCore(label, options.core ?? defaultBackwardFilterCore(device, shape));
   const max = device.limits.maxComputeWorkgroupsPerDimension;
   const workspaceLimit = device.limits.maxStorageBufferBindingSize;
   let spec: KernelSpec;
   let split: ReturnType<typeof filterSplit>;
   if (core === 'subgroup') {
-    const tiles = subgroupTiles(requireLanes(device, label), s.outC);
+    const tiles = subgroupTiles(requireSubgroupLanes(device, label), s.outC);
     split = subgroupFilterSplit(s.pixels, s.wSize, s.outC, tiles, workspaceLimit);
     spec = backwardFilterSgSpec(tiles);
-  } else if (core === 'tiled') {
+  } else {
     if (s.pixels > MAX_FILTER_PIXELS) {
       throw new ShapeError(label, 'batch', `N*OH*OW = ${s.pixels} exceeds ${MAX_FILTER_PIXELS}`);
     }
@@ -722,8 +695,6 @@ export async function prepareConv2dBackwardFilter(
     checkTiles(label, tiles, true);
     split = filterSplit(s.pixels, s.wSize, s.outC, tiles, workspaceLimit);
     spec = backwardFilterSpec(tiles);
-  } else {
-    throw new ShapeError(label, 'core', `must be 'tiled' or 'subgroup', got ${String(core)}`);
   }
   if (split.mTiles > max || split.nTiles > max || split.splits > max) {
     throw new ShapeError(label, 'kernel', `needs more than ${max} workgroups along one axis`);

@@ -219,6 +219,56 @@ export function defaultGemmCore(device: GPUDevice): GemmCore {
   return subgroupLanes(device) !== null ? 'subgroup' : 'tiled';
 }
 
+/** `core` if it names a core; otherwise a ShapeError naming `where`. */
+export function requireCore(where: string, core: unknown): GemmCore {
+  if (core === 'tiled' || core === 'subgroup') return core;
+  throw new ShapeError(where, 'core', `must be 'tiled' or 'subgroup', got ${String(core)}`);
+}
+
+/** subgroupLanes(device), or a ShapeError saying why the subgroup core cannot run. */
+export function requireSubgroupLanes(device: GPUDevice, where: string): 4 | 8 {
+  const lanes = subgroupLanes(device);
+  if (lanes === null) {
+    throw new ShapeError(
+      where,
+      'core',
+      "'subgroup' needs the 'subgroups' feature and a fixed subgroup size of 4 or 8, which this device does not have (use 'tiled')",
+    );
+  }
+  return lanes;
+}
+
+/** Constants of the subgroup core: SG lanes, CQ column quads per lane. */
+export interface SubgroupTiles {
+  SG: number;
+  CQ: number;
+}
+
+/** Rows of a subgroup kernel's output tile (BM in subgroup_gemm.wgsl). */
+export const SG_ROWS = 32;
+
+/** One column quad per lane when that covers `cols`, else two. */
+export function subgroupTiles(lanes: 4 | 8, cols: number): SubgroupTiles {
+  return { SG: lanes, CQ: cols <= 4 * lanes ? 1 : 2 };
+}
+
+/** Row tiles over x (and y past the limit), column tiles over z. */
+export function subgroupGrid(
+  device: GPUDevice,
+  where: string,
+  rows: number,
+  cols: number,
+  t: SubgroupTiles,
+): [number, number, number] {
+  const max = device.limits.maxComputeWorkgroupsPerDimension;
+  const [gx, gy] = grid1d(Math.ceil(rows / SG_ROWS), max);
+  const gz = Math.ceil(cols / (4 * t.CQ * t.SG));
+  if (gy > max || gz > max) {
+    throw new ShapeError(where, 'rows', `needs more than ${max} x ${max} workgroups`);
+  }
+  return [gx, gy, gz];
+}
+
 /** C = op(A)·op(B) [+ bias] [ReLU] on the given core (default: defaultGemmCore). */
 export async function prepareGemm(
   device: GPUDevice,
@@ -227,10 +277,10 @@ export async function prepareGemm(
   label?: string,
   options: { core?: GemmCore } = {},
 ): Promise<PreparedDispatch> {
-  const core = options.core ?? defaultGemmCore(device);
-  if (core === 'subgroup') return prepareGemmSubgroup(device, buffers, shape, label);
-  if (core === 'tiled') return prepareGemmTiled(device, buffers, shape, label);
-  throw new ShapeError(label ?? 'gemm', 'core', `must be 'tiled' or 'subgroup', got ${String(core)}`);
+  const core = requireCore(label ?? 'gemm', options.core ?? defaultGemmCore(device));
+  return core === 'subgroup'
+    ? prepareGemmSubgroup(device, buffers, shape, label)
+    : prepareGemmTiled(device, buffers, shape, label);
 }
 
 /** The tiled GEMM, on any adapter. */
@@ -287,22 +337,11 @@ export async function prepareGemmSubgroup(
   label = 'gemm_sg',
 ): Promise<PreparedDispatch> {
   const params = validate(label, buffers, shape);
-  const lanes = subgroupLanes(device);
-  if (lanes === null) {
-    throw new ShapeError(
-      label,
-      'device',
-      "needs the 'subgroups' feature with a fixed subgroup size of 4 or 8 (use prepareGemm)",
-    );
-  }
-  const CQ = shape.n <= 4 * lanes ? 1 : 2;
-  const max = device.limits.maxComputeWorkgroupsPerDimension;
-  const [gx, gy] = grid1d(Math.ceil(shape.m / 32), max);
-  const gz = Math.ceil(shape.n / (4 * CQ * lanes));
-  if (gy > max || gz > max) throw new ShapeError(label, 'm', `needs more than ${max} x ${max} workgroups`);
-  const kernel = await getKernel(device, gemmSgSpecFor({ transA: shape.transA, transB: shape.transB, SG: lanes, CQ }));
+  const tiles = subgroupTiles(requireSubgroupLanes(device, label), shape.n);
+  const workgroups = subgroupGrid(device, label, shape.m, shape.n, tiles);
+  const kernel = await getKernel(device, gemmSgSpecFor({ transA: shape.transA, transB: shape.transB, ...tiles }));
   const resources = { c: buffers.c, a: buffers.a, b: buffers.b, bias: biasOrDummy(device, buffers) };
-  return kernel.prepare({ label, resources, params, workgroups: [gx, gy, gz] });
+  return kernel.prepare({ label, resources, params, workgroups });
 }
 
 /** One invocation per output element: the reference point for tests and benchmarks. */

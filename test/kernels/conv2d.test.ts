@@ -9,7 +9,9 @@ import {
   backwardInputWorkspaceBytes,
   col2imChannelsPerThread,
   conv2dGeometry,
+  defaultBackwardFilterCore,
   defaultBackwardInputMethod,
+  defaultGemmCore,
   prepareConv2dBackwardFilter,
   prepareConv2dBackwardInput,
   prepareConv2dCol2im,
@@ -22,6 +24,7 @@ import {
   conv2dCol2im,
   conv2dForward,
 } from '../../src/reference/conv2d';
+import { subgroupLanes } from '../../src/gpu/device';
 import { Rng } from '../../src/util/rng';
 import { allclose } from '../util/allclose';
 import { runDispatches, testDevice } from '../util/device';
@@ -237,7 +240,29 @@ describe('conv2d kernels vs reference', () => {
     await expect(
       prepareConv2dBackwardFilter(device, { dw: small, db: big, x: big, dy: big }, ok),
     ).rejects.toThrow(/conv2d_backward_filter: dw/);
+
+    // An unknown GEMM core is named in the error, for each of the three.
+    const core = { core: 'fast' as 'tiled' };
+    await expect(
+      prepareConv2dForward(device, { y: big, x: big, w: big, b: big }, { ...ok, relu: true }, 'fwd', core),
+    ).rejects.toThrow(/fwd: core: must be 'tiled' or 'subgroup', got fast/);
+    await expect(
+      prepareConv2dBackwardInput(device, { dx: big, dy: big, w: big }, ok, 'bin', { method: 'gemm', ...core }),
+    ).rejects.toThrow(/bin: core: must be 'tiled' or 'subgroup'/);
+    await expect(
+      prepareConv2dBackwardFilter(device, { dw: big, db: big, x: big, dy: big }, ok, 'bf', core),
+    ).rejects.toThrow(/bf: core: must be 'tiled' or 'subgroup'/);
     big.destroy();
     small.destroy();
+  });
+
+  it("defaults to the subgroup core where subgroupLanes allows it (the backward filter from 32 taps)", async () => {
+    const device = await testDevice();
+    const conv2 = { batch: 1, inH: 12, inW: 12, inC: 32, outC: 64, kernelH: 3, kernelW: 3, padding: 'valid' as const };
+    const conv1 = { batch: 1, inH: 28, inW: 28, inC: 1, outC: 32, kernelH: 4, kernelW: 4, padding: 'valid' as const };
+    const lanes = subgroupLanes(device);
+    expect(defaultGemmCore(device)).toBe(lanes ? 'subgroup' : 'tiled');
+    expect(defaultBackwardFilterCore(device, conv2)).toBe(lanes ? 'subgroup' : 'tiled');
+    expect(defaultBackwardFilterCore(device, conv1)).toBe('tiled');
   });
 });
