@@ -9,6 +9,7 @@ import {
   prepareGemmNaive,
   prepareGemmSubgroup,
   prepareGemmTiled,
+  subgroupTiles,
   type GemmShape,
 } from '../../src/kernels/gemm';
 import { subgroupLanes } from '../../src/gpu/device';
@@ -143,6 +144,17 @@ describe('gemm_sg', () => {
       await check(c, prepareGemmSubgroup, 'uniform');
     });
   }
+});
+
+describe('subgroupTiles', () => {
+  it('takes two column quads per lane unless one pads fewer columns', () => {
+    expect(subgroupTiles(8, 64)).toEqual({ SG: 8, CQ: 2 });
+    expect(subgroupTiles(8, 288)).toEqual({ SG: 8, CQ: 1 });
+    expect(subgroupTiles(8, 10)).toEqual({ SG: 8, CQ: 1 });
+    expect(subgroupTiles(8, 1600)).toEqual({ SG: 8, CQ: 2 });
+    expect(subgroupTiles(4, 32)).toEqual({ SG: 4, CQ: 2 });
+    expect(subgroupTiles(4, 70)).toEqual({ SG: 4, CQ: 1 });
+  });
 });
 
 describe('prepareGemm', () => {
