@@ -1,7 +1,8 @@
 // conv2d_forward_sg: y = [ReLU](conv(x, w) + b), an implicit GEMM on the
 // subgroup core (shaders/common/subgroup_gemm.wgsl, included before this
-// file). Same layouts, params and result as conv2d_forward:
-//   y: (N, OH, OW, K)   written (overwrites)
+// file, with out_f32.wgsl or, when K % 4 == 0, out_vec4.wgsl, which declare
+// y as `out`). Same layouts, params and result as conv2d_forward:
+//   y: (N, OH, OW, K)   written (overwrites), the `out` binding
 //   x: (N, H, W, C)     NHWC
 //   w: (KH, KW, C, K)   HWIO: a (KH*KW*C, K) row-major matrix
 //   b: (K)
@@ -26,7 +27,6 @@ struct Params {
   relu: u32,
 }
 
-@group(0) @binding(0) var<storage, read_write> y: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
@@ -89,9 +89,7 @@ fn store_block(c: mat4x4<f32>, row0: u32, col0: u32) {
     if (params.relu != 0u) {
       v = max(v, vec4(0.0));
     }
-    for (var j = 0u; j < cols; j++) {
-      y[(row0 + i) * params.out_c + col0 + j] = v[j];
-    }
+    write4((row0 + i) * params.out_c + col0, v, cols);
   }
 }
 

@@ -1,7 +1,8 @@
 // gemm_sg: C = op(A) · op(B) [+ bias broadcast over rows] [then ReLU], on the
 // subgroup core (shaders/common/subgroup_gemm.wgsl, included before this
-// file). Same bindings, params and result as gemm_tiled:
-//   c:    (m, n)  written (overwrites)
+// file, with out_f32.wgsl or, when n % 4 == 0, out_vec4.wgsl, which declare
+// C as `out`). Same params and result as gemm_tiled:
+//   out:  (m, n)  C, written (overwrites)
 //   a:    (m, k), or (k, m) when TRANS_A
 //   b:    (k, n), or (n, k) when TRANS_B
 //   bias: (n)     read only when params.use_bias != 0 (else a dummy buffer)
@@ -17,7 +18,6 @@ struct Params {
   relu: u32,
 }
 
-@group(0) @binding(0) var<storage, read_write> c: array<f32>;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
@@ -70,9 +70,7 @@ fn store_block(v: mat4x4<f32>, row0: u32, col0: u32) {
     if (params.relu != 0u) {
       o = max(o, vec4(0.0));
     }
-    for (var j = 0u; j < cols; j++) {
-      c[(row0 + i) * params.n + col0 + j] = o[j];
-    }
+    write4((row0 + i) * params.n + col0, o, cols);
   }
 }
 

@@ -403,13 +403,27 @@ export function grid1d(
 /** Kernels are cached per device: creating a pipeline twice costs compile time. */
 const cache = new WeakMap<GPUDevice, Map<string, Promise<Kernel>>>();
 
+/** A short hash of a source text (FNV-1a), for cache keys. */
+function sourceHash(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16);
+}
+
 export function getKernel(device: GPUDevice, spec: KernelSpec): Promise<Kernel> {
   let perDevice = cache.get(device);
   if (!perDevice) {
     perDevice = new Map();
     cache.set(device, perDevice);
   }
-  const key = `${spec.name}:${spec.entryPoint ?? 'main'}:${JSON.stringify(spec.constants ?? {})}`;
+  // The includes are part of the key: one kernel may be built with either of
+  // two helpers (shaders/common/out_f32.wgsl or out_vec4.wgsl) and the same
+  // constants.
+  const includes = (spec.includes ?? []).map(sourceHash).join(',');
+  const key = `${spec.name}:${spec.entryPoint ?? 'main'}:${JSON.stringify(spec.constants ?? {})}:${includes}`;
   let k = perDevice.get(key);
   if (!k) {
     k = Kernel.create(device, spec);

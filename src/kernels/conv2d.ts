@@ -8,6 +8,7 @@ import col2imVec4Source from '../../shaders/conv2d_col2im_vec4.wgsl?raw';
 import forwardSource from '../../shaders/conv2d_forward.wgsl?raw';
 import forwardSgSource from '../../shaders/conv2d_forward_sg.wgsl?raw';
 import subgroupCore from '../../shaders/common/subgroup_gemm.wgsl?raw';
+import { subgroupOutput } from './gemm';
 import { ShapeError } from '../errors';
 import { createStorage, requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
 import { getKernel, grid1d, rowGrid, rowGridWorkgroups, sequence, type Kernel, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
@@ -245,19 +246,22 @@ export interface Conv2dForwardBuffers {
   b: BufferRef;
 }
 
-function forwardSgSpec(tiles: SubgroupTiles): KernelSpec {
+/** The subgroup forward kernel; y is written as vec4s when K % 4 == 0. */
+function forwardSgSpec(tiles: SubgroupTiles, outC: number): KernelSpec {
   return {
     name: 'conv2d_forward_sg',
     source: forwardSgSource,
-    includes: [subgroupCore],
-    bindings: ['y', 'x', 'w', 'b'],
+    includes: [subgroupCore, subgroupOutput(outC)],
+    bindings: ['out', 'x', 'w', 'b'],
     params: [...GEOMETRY_PARAMS, 'relu'],
     constants: { ...tiles },
   };
 }
 
 /** The subgroup forward kernel as lavapipe builds it for conv2 (64 channels). */
-export const conv2dForwardSgSpec: KernelSpec = forwardSgSpec(subgroupTiles(8, 64));
+export const conv2dForwardSgSpec: KernelSpec = forwardSgSpec(subgroupTiles(8, 64), 64);
+/** The same with scalar stores (K % 4 != 0). */
+export const conv2dForwardSgScalarSpec: KernelSpec = forwardSgSpec(subgroupTiles(8, 10), 10);
 
 /**
  * y = [ReLU](conv(x, w) + b); overwrites y. `core` as GemmCore (gemm.ts) describes;
@@ -281,16 +285,18 @@ export async function prepareConv2dForward(
   if (core === 'subgroup') {
     const tiles = subgroupTiles(requireSubgroupLanes(device, label), s.outC);
     workgroups = subgroupGrid(device, label, s.pixels, s.outC, tiles);
-    kernel = await getKernel(device, forwardSgSpec(tiles));
+    kernel = await getKernel(device, forwardSgSpec(tiles, s.outC));
   } else {
     const tiles = pixelGemmTiles(s.outC);
     checkTiles(label, tiles, false);
     workgroups = pixelGrid(device, label, s.pixels, s.outC, tiles);
     kernel = await getKernel(device, forwardSpec(tiles));
   }
+  // The subgroup kernel names its output binding `out` (shaders/common/out_*.wgsl).
+  const y: Record<string, BufferRef> = core === 'subgroup' ? { out: buffers.y } : { y: buffers.y };
   return kernel.prepare({
     label,
-    resources: { y: buffers.y, x: buffers.x, w: buffers.w, b: buffers.b },
+    resources: { ...y, x: buffers.x, w: buffers.w, b: buffers.b },
     params: {
       rows: s.pixels,
       depth: s.depth,

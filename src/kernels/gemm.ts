@@ -2,6 +2,8 @@ import naiveSource from '../../shaders/gemm_naive.wgsl?raw';
 import tiledSource from '../../shaders/gemm_tiled.wgsl?raw';
 import sgSource from '../../shaders/gemm_sg.wgsl?raw';
 import subgroupCore from '../../shaders/common/subgroup_gemm.wgsl?raw';
+import outF32 from '../../shaders/common/out_f32.wgsl?raw';
+import outVec4 from '../../shaders/common/out_vec4.wgsl?raw';
 import { ShapeError } from '../errors';
 import { requireFits, requirePositive, storageUsage, type BufferRef } from '../gpu/buffers';
 import { subgroupLanes } from '../gpu/device';
@@ -315,20 +317,31 @@ export async function prepareGemmTiled(
   return kernel.prepare({ label, resources, params, workgroups: [x, y] });
 }
 
-/** The subgroup kernel's spec: SG lanes, CQ column quads per lane. */
-export function gemmSgSpecFor(opts: { transA?: boolean; transB?: boolean; SG: number; CQ: number }): KernelSpec {
+/**
+ * The output binding of a subgroup kernel whose rows are `cols` long:
+ * vec4 stores when cols % 4 == 0 (shaders/common/out_vec4.wgsl), else
+ * floats (out_f32.wgsl). Both name it `out`.
+ */
+export function subgroupOutput(cols: number): string {
+  return cols % 4 === 0 ? outVec4 : outF32;
+}
+
+/** The subgroup kernel's spec: SG lanes, CQ column quads per lane, rows of n. */
+export function gemmSgSpecFor(opts: { transA?: boolean; transB?: boolean; SG: number; CQ: number; n: number }): KernelSpec {
   return {
     name: 'gemm_sg',
     source: sgSource,
-    includes: [subgroupCore],
-    bindings: BINDINGS,
+    includes: [subgroupCore, subgroupOutput(opts.n)],
+    bindings: ['out', 'a', 'b', 'bias'],
     params: PARAMS,
     constants: { TRANS_A: opts.transA ? 1 : 0, TRANS_B: opts.transB ? 1 : 0, SG: opts.SG, CQ: opts.CQ },
   };
 }
 
-/** The NN variant as lavapipe builds it (8 lanes, 64 columns per workgroup). */
-export const gemmSgSpec: KernelSpec = gemmSgSpecFor({ SG: 8, CQ: 2 });
+/** The NN variant as lavapipe builds it (8 lanes, 64 columns per workgroup, vec4 stores). */
+export const gemmSgSpec: KernelSpec = gemmSgSpecFor({ SG: 8, CQ: 2, n: 64 });
+/** The same with scalar stores (n % 4 != 0: the dense layer's 10 outputs). */
+export const gemmSgScalarSpec: KernelSpec = gemmSgSpecFor({ SG: 8, CQ: 1, n: 10 });
 
 /**
  * The GEMM on the subgroup core (shaders/common/subgroup_gemm.wgsl): needs
@@ -345,8 +358,11 @@ export async function prepareGemmSubgroup(
   const params = validate(label, buffers, shape);
   const tiles = subgroupTiles(requireSubgroupLanes(device, label), shape.n);
   const workgroups = subgroupGrid(device, label, shape.m, shape.n, tiles);
-  const kernel = await getKernel(device, gemmSgSpecFor({ transA: shape.transA, transB: shape.transB, ...tiles }));
-  const resources = { c: buffers.c, a: buffers.a, b: buffers.b, bias: biasOrDummy(device, buffers) };
+  const kernel = await getKernel(
+    device,
+    gemmSgSpecFor({ transA: shape.transA, transB: shape.transB, ...tiles, n: shape.n }),
+  );
+  const resources = { out: buffers.c, a: buffers.a, b: buffers.b, bias: biasOrDummy(device, buffers) };
   return kernel.prepare({ label, resources, params, workgroups });
 }
 
