@@ -36,6 +36,13 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
+// x and dy again, as vec4s (read-only bindings may alias), read when VEC4:
+// C % 4 == 0 and K % 4 == 0, so a row quad's 4 taps are 4 adjacent channels
+// at one pixel and a column quad is 4 adjacent values of dy, both aligned.
+// One lane-varying load instead of four; otherwise a dummy buffer.
+@group(0) @binding(4) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> dy4: array<vec4<f32>>;
+override VEC4: bool = false;
 
 // The 4 filter taps of one row quad: their offsets inside a window and
 // which of them exist.
@@ -62,6 +69,9 @@ fn gather(q: Taps, image: i32, ih0: i32, iw0: i32) -> vec4<f32> {
   let in_w = i32(params.in_w);
   let ok = q.ok & (ih >= vec4(0)) & (ih < vec4(in_h)) & (iw >= vec4(0)) & (iw < vec4(in_w));
   let idx = vec4<u32>(select(vec4(0), image + (ih * in_w + iw) * i32(params.in_c) + q.c, ok));
+  if (VEC4) {
+    return select(vec4(0.0), x4[idx.x / 4u], ok);
+  }
   return select(vec4(0.0), vec4(x[idx.x], x[idx.y], x[idx.z], x[idx.w]), ok);
 }
 
@@ -70,6 +80,9 @@ fn grads(p: u32, col0: u32) -> vec4<f32> {
   let cols = vec4(col0) + vec4(0u, 1u, 2u, 3u);
   let ok = cols < vec4(params.out_c);
   let idx = select(vec4(0u), vec4(p * params.out_c) + cols, ok);
+  if (VEC4) {
+    return select(vec4(0.0), dy4[idx.x / 4u], ok);
+  }
   return select(vec4(0.0), vec4(dy[idx.x], dy[idx.y], dy[idx.z], dy[idx.w]), ok);
 }
 

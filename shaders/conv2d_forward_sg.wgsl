@@ -31,6 +31,11 @@ struct Params {
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
+// w again, as vec4s (read-only bindings may alias), read when VEC4_W: K % 4
+// == 0, so a lane's column quad of w is 4 adjacent, aligned values: one
+// lane-varying load instead of four. Otherwise a dummy buffer.
+@group(0) @binding(5) var<storage, read> w4: array<vec4<f32>>;
+override VEC4_W: bool = false;
 
 // Where the 4 output pixels of one row quad read x: the top-left input
 // corner of each window, the image offset, and which rows exist.
@@ -72,6 +77,9 @@ fn weights(r: u32, col0: u32) -> vec4<f32> {
   let cols = vec4(col0) + vec4(0u, 1u, 2u, 3u);
   let ok = cols < vec4(params.out_c);
   let idx = select(vec4(0u), vec4(r * params.out_c) + cols, ok);
+  if (VEC4_W) {
+    return select(vec4(0.0), w4[idx.x / 4u], ok);
+  }
   return select(vec4(0.0), vec4(w[idx.x], w[idx.y], w[idx.z], w[idx.w]), ok);
 }
 

@@ -126,3 +126,19 @@ export function requirePositive(where: string, dims: Record<string, number>): vo
     }
   }
 }
+
+const dummies = new WeakMap<GPUDevice, GPUBuffer>();
+
+/**
+ * A 16-byte storage buffer, one per device, for bindings a kernel variant
+ * never reads (the layout of a kernel is fixed; its constants decide what
+ * it touches).
+ */
+export function dummyStorage(device: GPUDevice): GPUBuffer {
+  let dummy = dummies.get(device);
+  if (!dummy) {
+    dummy = device.createBuffer({ label: 'unused binding', size: 16, usage: storageUsage() });
+    dummies.set(device, dummy);
+  }
+  return dummy;
+}

@@ -10,7 +10,7 @@ import forwardSgSource from '../../shaders/conv2d_forward_sg.wgsl?raw';
 import subgroupCore from '../../shaders/common/subgroup_gemm.wgsl?raw';
 import { subgroupOutput } from './gemm';
 import { ShapeError } from '../errors';
-import { createStorage, requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
+import { createStorage, dummyStorage, requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
 import { getKernel, grid1d, rowGrid, rowGridWorkgroups, sequence, type Kernel, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
 import {
   SG_ROWS,
@@ -252,9 +252,9 @@ function forwardSgSpec(tiles: SubgroupTiles, outC: number): KernelSpec {
     name: 'conv2d_forward_sg',
     source: forwardSgSource,
     includes: [subgroupCore, subgroupOutput(outC)],
-    bindings: ['out', 'x', 'w', 'b'],
+    bindings: ['out', 'x', 'w', 'b', 'w4'],
     params: [...GEOMETRY_PARAMS, 'relu'],
-    constants: { ...tiles },
+    constants: { ...tiles, VEC4_W: outC % 4 === 0 ? 1 : 0 },
   };
 }
 
@@ -293,7 +293,10 @@ export async function prepareConv2dForward(
     kernel = await getKernel(device, forwardSpec(tiles));
   }
   // The subgroup kernel names its output binding `out` (shaders/common/out_*.wgsl).
-  const y: Record<string, BufferRef> = core === 'subgroup' ? { out: buffers.y } : { y: buffers.y };
+  const y: Record<string, BufferRef> =
+    core === 'subgroup'
+      ? { out: buffers.y, w4: s.outC % 4 === 0 ? buffers.w : dummyStorage(device) }
+      : { y: buffers.y };
   return kernel.prepare({
     label,
     resources: { ...y, x: buffers.x, w: buffers.w, b: buffers.b },
@@ -575,19 +578,34 @@ function backwardFilterSpec(tiles: GemmTiles): KernelSpec {
 /** The backward-filter kernel at the tiles of conv2 (R = 288, K = 64). */
 export const conv2dBackwardFilterSpec: KernelSpec = backwardFilterSpec(filterGemmTiles(288, 64));
 
-function backwardFilterSgSpec(tiles: SubgroupTiles): KernelSpec {
+function backwardFilterSgSpec(tiles: SubgroupTiles, vec4: boolean): KernelSpec {
   return {
     name: 'conv2d_backward_filter_sg',
     source: backwardFilterSgSource,
     includes: [subgroupCore],
-    bindings: ['partial', 'x', 'dy'],
+    bindings: ['partial', 'x', 'dy', 'x4', 'dy4'],
     params: ['pixels', 'depth', 'chunk', ...SHAPE_PARAMS, 'db_offset'],
-    constants: { ...tiles },
+    constants: { ...tiles, VEC4: vec4 ? 1 : 0 },
   };
 }
 
+/**
+ * The subgroup kernels read 4 channels at once through second, vec4-typed
+ * bindings of x and of dy (or w) when both channel counts are multiples of 4:
+ * one lane-varying load instead of four (~15% faster on lavapipe).
+ * Read-only bindings may alias; without vec4, a dummy buffer fills them.
+ */
+function sgVec4(s: { inC: number; outC: number }): boolean {
+  return s.inC % 4 === 0 && s.outC % 4 === 0;
+}
+
+function sgVec4Views(device: GPUDevice, s: { inC: number; outC: number }, x: BufferRef, y: BufferRef) {
+  const vec4 = sgVec4(s);
+  return { x4: vec4 ? x : dummyStorage(device), dy4: vec4 ? y : dummyStorage(device) };
+}
+
 /** The subgroup backward-filter kernel as lavapipe builds it for conv2. */
-export const conv2dBackwardFilterSgSpec: KernelSpec = backwardFilterSgSpec(subgroupTiles(8, 64));
+export const conv2dBackwardFilterSgSpec: KernelSpec = backwardFilterSgSpec(subgroupTiles(8, 64), true);
 
 const REDUCE_WORKGROUP = 64;
 
@@ -692,7 +710,7 @@ export async function prepareConv2dBackwardFilter(
   if (core === 'subgroup') {
     const tiles = subgroupTiles(requireSubgroupLanes(device, label), s.outC);
     split = subgroupFilterSplit(s.pixels, s.wSize, s.outC, tiles, workspaceLimit);
-    spec = backwardFilterSgSpec(tiles);
+    spec = backwardFilterSgSpec(tiles, sgVec4(s));
   } else {
     if (s.pixels > MAX_FILTER_PIXELS) {
       throw new ShapeError(label, 'batch', `N*OH*OW = ${s.pixels} exceeds ${MAX_FILTER_PIXELS}`);
@@ -712,7 +730,7 @@ export async function prepareConv2dBackwardFilter(
   const workspace = createStorage(device, split.floats * 4, `${label} workspace`);
   const partials = gemm.prepare({
     label: `${label} partials`,
-    resources: { partial: workspace, x: buffers.x, dy: buffers.dy },
+    resources: { partial: workspace, x: buffers.x, dy: buffers.dy, ...(core === 'subgroup' ? sgVec4Views(device, s, buffers.x, buffers.dy) : {}) },
     params: {
       pixels: s.pixels,
       depth: s.depth,

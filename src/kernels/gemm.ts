@@ -5,7 +5,7 @@ import subgroupCore from '../../shaders/common/subgroup_gemm.wgsl?raw';
 import outF32 from '../../shaders/common/out_f32.wgsl?raw';
 import outVec4 from '../../shaders/common/out_vec4.wgsl?raw';
 import { ShapeError } from '../errors';
-import { requireFits, requirePositive, storageUsage, type BufferRef } from '../gpu/buffers';
+import { dummyStorage, requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
 import { subgroupLanes } from '../gpu/device';
 import { getKernel, grid1d, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
 
@@ -133,16 +133,8 @@ export const gemmNaiveSpec: KernelSpec = gemmNaiveSpecFor();
 
 // The bias binding exists in every variant (layouts are fixed); without a bias
 // it is bound to this 16-byte buffer, one per device, never read.
-const dummyBias = new WeakMap<GPUDevice, GPUBuffer>();
-
 function biasOrDummy(device: GPUDevice, buffers: GemmBuffers): BufferRef {
-  if (buffers.bias) return buffers.bias;
-  let dummy = dummyBias.get(device);
-  if (!dummy) {
-    dummy = device.createBuffer({ label: 'gemm dummy bias', size: 16, usage: storageUsage() });
-    dummyBias.set(device, dummy);
-  }
-  return dummy;
+  return buffers.bias ?? dummyStorage(device);
 }
 
 /** Checks dimensions and buffer sizes; returns the params uniform values. */
