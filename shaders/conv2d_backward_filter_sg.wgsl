@@ -1,7 +1,9 @@
 // conv2d_backward_filter_sg: partial sums of dw and db over chunks of pixels
 // (split-K) on the subgroup core (shaders/common/subgroup_gemm.wgsl, included
-// before this file); conv2d_backward_filter_reduce adds them up.
-//   partial: workspace, written (overwrites the slots below)
+// before this file, with out_f32.wgsl or, when K % 4 == 0, out_vec4.wgsl,
+// which declare the workspace as `out`); conv2d_backward_filter_reduce adds
+// them up.
+//   out: the workspace, written (overwrites the slots below)
 //     [0, db_offset):    dw partials, (SPLITS, KH*KW*C, K)
 //     [db_offset, ...):  db partials, (SPLITS, K)
 //   x:  (N, H, W, C)
@@ -32,7 +34,6 @@ struct Params {
   db_offset: u32,
 }
 
-@group(0) @binding(0) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
@@ -86,27 +87,12 @@ fn grads(p: u32, col0: u32) -> vec4<f32> {
   return select(vec4(0.0), vec4(dy[idx.x], dy[idx.y], dy[idx.z], dy[idx.w]), ok);
 }
 
-// Where this workgroup's dw partial starts in `partial`.
+// Where this workgroup's dw partial starts in `out`.
 var<private> dw_base: u32;
 
-// Writes one 4 x 4 block of the dw partial (loop bounds from the shape, as in
-// conv2d_forward).
+// Writes one 4 x 4 block of this workgroup's dw partial.
 fn store_block(c: mat4x4<f32>, row0: u32, col0: u32) {
-  let rows = select(0u, min(4u, params.depth - row0), row0 < params.depth);
-  let cols = select(0u, min(4u, params.out_c - col0), col0 < params.out_c);
-  for (var i = 0u; i < rows; i++) {
-    let v = c[i];
-    for (var j = 0u; j < cols; j++) {
-      partial[dw_base + (row0 + i) * params.out_c + col0 + j] = v[j];
-    }
-  }
-}
-
-fn store_db(v: vec4<f32>, slot: u32, col0: u32) {
-  let cols = select(0u, min(4u, params.out_c - col0), col0 < params.out_c);
-  for (var j = 0u; j < cols; j++) {
-    partial[slot + col0 + j] = v[j];
-  }
+  sg_write_rows(c, dw_base, row0, col0, params.depth, params.out_c, vec4(0.0), false);
 }
 
 @compute @workgroup_size(SG)
@@ -163,12 +149,13 @@ fn main(
   }
   sg_store(&acc, m0, col0);
 
-  // Every row tile loaded the same dy values; the first one reports db.
+  // Every row tile loaded the same dy values; the first one reports db, as a
+  // one-row block (only column 0 of the matrix, the row, is written).
   if (wid.x == 0u) {
     let slot = params.db_offset + split * params.out_c;
-    store_db(db0, slot, col0);
+    sg_write_rows(mat4x4(db0, db0, db0, db0), slot, 0u, col0, 1u, params.out_c, vec4(0.0), false);
     if (CQ == 2u) {
-      store_db(db1, slot, col0 + 4u);
+      sg_write_rows(mat4x4(db1, db1, db1, db1), slot, 0u, col0 + 4u, 1u, params.out_c, vec4(0.0), false);
     }
   }
 }

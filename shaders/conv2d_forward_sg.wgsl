@@ -83,22 +83,9 @@ fn weights(r: u32, col0: u32) -> vec4<f32> {
   return select(vec4(0.0), vec4(w[idx.x], w[idx.y], w[idx.z], w[idx.w]), ok);
 }
 
-// Adds the bias, applies ReLU where asked and writes one 4 x 4 block (loop
-// bounds from the shape, as in conv2d_forward).
+// Adds the bias, applies ReLU where asked and writes one 4 x 4 block.
 fn store_block(c: mat4x4<f32>, row0: u32, col0: u32) {
-  let rows = select(0u, min(4u, params.rows - row0), row0 < params.rows);
-  let cols = select(0u, min(4u, params.out_c - col0), col0 < params.out_c);
-  var bias = vec4(0.0);
-  for (var j = 0u; j < cols; j++) {
-    bias[j] = b[col0 + j];
-  }
-  for (var i = 0u; i < rows; i++) {
-    var v = c[i] + bias;
-    if (params.relu != 0u) {
-      v = max(v, vec4(0.0));
-    }
-    write4((row0 + i) * params.out_c + col0, v, cols);
-  }
+  sg_write_rows(c, 0u, row0, col0, params.rows, params.out_c, sg_bias(&b, col0, params.out_c), params.relu != 0u);
 }
 
 @compute @workgroup_size(SG)

@@ -54,24 +54,14 @@ fn load_b(p: u32, col0: u32) -> vec4<f32> {
   return select(vec4(0.0), vec4(b[i.x], b[i.y], b[i.z], b[i.w]), ok);
 }
 
-// Adds the bias, applies ReLU where asked and writes one 4 x 4 block (loop
-// bounds from the shape, as in conv2d_forward).
+// Adds the bias if there is one, applies ReLU where asked and writes one
+// 4 x 4 block.
 fn store_block(v: mat4x4<f32>, row0: u32, col0: u32) {
-  let rows = select(0u, min(4u, params.m - row0), row0 < params.m);
-  let cols = select(0u, min(4u, params.n - col0), col0 < params.n);
   var bias4 = vec4(0.0);
   if (params.use_bias != 0u) {
-    for (var j = 0u; j < cols; j++) {
-      bias4[j] = bias[col0 + j];
-    }
+    bias4 = sg_bias(&bias, col0, params.n);
   }
-  for (var i = 0u; i < rows; i++) {
-    var o = v[i] + bias4;
-    if (params.relu != 0u) {
-      o = max(o, vec4(0.0));
-    }
-    write4((row0 + i) * params.n + col0, o, cols);
-  }
+  sg_write_rows(v, 0u, row0, col0, params.m, params.n, bias4, params.relu != 0u);
 }
 
 @compute @workgroup_size(SG)

@@ -92,6 +92,34 @@ fn sg_row_quad(m0: u32, lane: u32, t: u32) -> u32 {
   return m0 + 4u * (lane + SG * t);
 }
 
+// Writes the rows of one 4 x 4 block that exist (below `rows`, columns below
+// `row_len`) to out[base + row * row_len + column], after adding `bias` and,
+// if asked, ReLU; write4 comes from shaders/common/out_f32.wgsl or
+// out_vec4.wgsl, which every *_sg kernel includes. The loop bounds come from
+// the shape, not constants, so the compilers keep the loops rolled (see
+// conv2d_forward on pipeline build times).
+fn sg_write_rows(c: mat4x4<f32>, base: u32, row0: u32, col0: u32, rows: u32, row_len: u32, bias: vec4<f32>, relu: bool) {
+  let n = select(0u, min(4u, rows - row0), row0 < rows);
+  let cols = select(0u, min(4u, row_len - col0), col0 < row_len);
+  for (var i = 0u; i < n; i++) {
+    var v = c[i] + bias;
+    if (relu) {
+      v = max(v, vec4(0.0));
+    }
+    write4(base + (row0 + i) * row_len + col0, v, cols);
+  }
+}
+
+// The bias of columns col0 .. col0 + 3 from `values` (zero past row_len).
+fn sg_bias(values: ptr<storage, array<f32>, read>, col0: u32, row_len: u32) -> vec4<f32> {
+  var bias = vec4(0.0);
+  let cols = select(0u, min(4u, row_len - col0), col0 < row_len);
+  for (var j = 0u; j < cols; j++) {
+    bias[j] = (*values)[col0 + j];
+  }
+  return bias;
+}
+
 // Hands each 4 x 4 block to the kernel's own store_block(c, row0, col0);
 // m0 is the tile's first row, col0 this lane's first column.
 fn sg_store(acc: ptr<function, SgBlock>, m0: u32, col0: u32) {

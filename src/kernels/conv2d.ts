@@ -578,12 +578,12 @@ function backwardFilterSpec(tiles: GemmTiles): KernelSpec {
 /** The backward-filter kernel at the tiles of conv2 (R = 288, K = 64). */
 export const conv2dBackwardFilterSpec: KernelSpec = backwardFilterSpec(filterGemmTiles(288, 64));
 
-function backwardFilterSgSpec(tiles: SubgroupTiles, vec4: boolean): KernelSpec {
+function backwardFilterSgSpec(tiles: SubgroupTiles, vec4: boolean, outC: number): KernelSpec {
   return {
     name: 'conv2d_backward_filter_sg',
     source: backwardFilterSgSource,
-    includes: [subgroupCore],
-    bindings: ['partial', 'x', 'dy', 'x4', 'dy4'],
+    includes: [subgroupCore, subgroupOutput(outC)],
+    bindings: ['out', 'x', 'dy', 'x4', 'dy4'],
     params: ['pixels', 'depth', 'chunk', ...SHAPE_PARAMS, 'db_offset'],
     constants: { ...tiles, VEC4: vec4 ? 1 : 0 },
   };
@@ -605,7 +605,7 @@ function sgVec4Views(device: GPUDevice, s: { inC: number; outC: number }, x: Buf
 }
 
 /** The subgroup backward-filter kernel as lavapipe builds it for conv2. */
-export const conv2dBackwardFilterSgSpec: KernelSpec = backwardFilterSgSpec(subgroupTiles(8, 64), true);
+export const conv2dBackwardFilterSgSpec: KernelSpec = backwardFilterSgSpec(subgroupTiles(8, 64), true, 64);
 
 const REDUCE_WORKGROUP = 64;
 
@@ -710,7 +710,7 @@ export async function prepareConv2dBackwardFilter(
   if (core === 'subgroup') {
     const tiles = subgroupTiles(requireSubgroupLanes(device, label), s.outC);
     split = subgroupFilterSplit(s.pixels, s.wSize, s.outC, tiles, workspaceLimit);
-    spec = backwardFilterSgSpec(tiles, sgVec4(s));
+    spec = backwardFilterSgSpec(tiles, sgVec4(s), s.outC);
   } else {
     if (s.pixels > MAX_FILTER_PIXELS) {
       throw new ShapeError(label, 'batch', `N*OH*OW = ${s.pixels} exceeds ${MAX_FILTER_PIXELS}`);
@@ -730,7 +730,11 @@ export async function prepareConv2dBackwardFilter(
   const workspace = createStorage(device, split.floats * 4, `${label} workspace`);
   const partials = gemm.prepare({
     label: `${label} partials`,
-    resources: { partial: workspace, x: buffers.x, dy: buffers.dy, ...(core === 'subgroup' ? sgVec4Views(device, s, buffers.x, buffers.dy) : {}) },
+    // The subgroup kernel names the workspace `out` (shaders/common/out_*.wgsl).
+    resources:
+      core === 'subgroup'
+        ? { out: workspace, x: buffers.x, dy: buffers.dy, ...sgVec4Views(device, s, buffers.x, buffers.dy) }
+        : { partial: workspace, x: buffers.x, dy: buffers.dy },
     params: {
       pixels: s.pixels,
       depth: s.depth,
