@@ -102,7 +102,7 @@ fn main(
 ) {
   let m0 = wid.x * BM;
   let split = wid.y;
-  let col0 = wid.z * BN + lane * 4u * CQ;
+  let col0 = sg_lane_col0(wid.z, lane);
   let p_begin = split * params.chunk;
   let p_end = min(p_begin + params.chunk, params.pixels);
   dw_base = split * params.depth * params.out_c;

@@ -99,7 +99,7 @@ fn main(
   if (m0 >= params.rows) {
     return;
   }
-  let col0 = wid.z * BN + lane * 4u * CQ;
+  let col0 = sg_lane_col0(wid.z, lane);
   let q0 = quad_of(sg_row_quad(m0, lane, 0u));
   let q1 = quad_of(sg_row_quad(m0, lane, 1u));
 

@@ -75,7 +75,7 @@ fn main(
   if (m0 >= params.m) {
     return;
   }
-  let col0 = wid.z * BN + lane * 4u * CQ;
+  let col0 = sg_lane_col0(wid.z, lane);
   let row_a0 = sg_row_quad(m0, lane, 0u);
   let row_a1 = sg_row_quad(m0, lane, 1u);
   var acc: SgBlock;

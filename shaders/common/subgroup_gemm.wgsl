@@ -87,6 +87,11 @@ fn sg_accumulate(acc: ptr<function, SgBlock>, a0: vec4<f32>, a1: vec4<f32>, b0: 
   }
 }
 
+// The first column a lane owns in column tile `tile`.
+fn sg_lane_col0(tile: u32, lane: u32) -> u32 {
+  return tile * BN + lane * 4u * CQ;
+}
+
 // The first row of the quad a lane loads as a0 (t = 0) or a1 (t = 1).
 fn sg_row_quad(m0: u32, lane: u32, t: u32) -> u32 {
   return m0 + 4u * (lane + SG * t);

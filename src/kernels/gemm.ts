@@ -338,7 +338,7 @@ export const gemmSgScalarSpec: KernelSpec = gemmSgSpecFor({ SG: 8, CQ: 1, n: 10 
 /**
  * The GEMM on the subgroup core (shaders/common/subgroup_gemm.wgsl): needs
  * subgroupLanes(device) (subgroups of exactly 4 or 8 lanes, the CPU
- * adapters), and is 1.7x faster than prepareGemm there on the conv2
+ * adapters), and is 1.7x faster than prepareGemmTiled there on the conv2
  * backward-input product (12800 x 288 x 64). Same buffers, shape and result.
  */
 export async function prepareGemmSubgroup(
