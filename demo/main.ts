@@ -56,6 +56,7 @@ type Phase =
   | 'training'
   | 'pausing'
   | 'paused'
+  | 'stopping'
   | 'done'
   | 'lost'
   | 'recovering'
@@ -97,6 +98,7 @@ const ui = {
   train: $<HTMLButtonElement>('train'),
   pause: $<HTMLButtonElement>('pause'),
   resume: $<HTMLButtonElement>('resume'),
+  stop: $<HTMLButtonElement>('stop'),
   reset: $<HTMLButtonElement>('reset'),
   state: $('state'),
   progress: $<HTMLProgressElement>('progress'),
@@ -104,6 +106,7 @@ const ui = {
   runningLoss: $('running-loss'),
   runningAccuracy: $('running-accuracy'),
   imagesPerSecond: $('images-per-second'),
+  submitPace: $('submit-pace'),
   testAccuracy: $('test-accuracy'),
   epochRows: $<HTMLTableElement>('epoch-table').tBodies[0],
   kernelTimes: $('kernel-times'),
@@ -128,10 +131,26 @@ const INPUT_IDS: Record<string, string> = { train: 'train-count', test: 'test-co
 const inputFor = (name: string) => $<HTMLInputElement>(INPUT_IDS[name] ?? name);
 
 let phase: Phase = 'starting';
+/** Resolves when the current device is lost. */
+let deviceLost: Promise<DeviceLostError> | null = null;
+/** What happened when (phase changes, pause clicks, progress): for the tests and the console. */
+const timeline: { event: string; at: number; step?: number; ms?: number }[] = [];
+/** Test hooks: act from inside the progress callback at a given step (no race with the GPU). */
+let pauseAtStep: number | null = null;
+let loseDeviceAt: { epoch: number; step: number } | null = null;
 let gpu: AcquiredDevice | null = null;
 let mnist: { train: MnistSplit; test: MnistSplit } | null = null;
 let run: Run | null = null;
 let pauseRequested = false;
+/** Stop: pause, then end the run where it is (the model is kept). */
+let stopRequested = false;
+/** Training happened since the model was last saved or loaded: discarding it asks first. */
+let unsaved = false;
+
+function mayDiscard(action: string): boolean {
+  if (!run || !unsaved) return true;
+  return window.confirm(`${action} discards the model trained so far. Save its weights first to keep them. ${action} anyway?`);
+}
 /** Whether the training loop was running when the device was lost, and the phase then. */
 let trainingWhenLost = false;
 let phaseWhenLost: Phase = 'ready';
@@ -164,14 +183,16 @@ function describeError(e: unknown): string {
 
 function friendlyGpuError(e: unknown): string {
   if (e instanceof WebGpuUnavailableError) {
+    if (!window.isSecureContext) {
+      return (
+        `WebGPU needs a secure origin, and this page was opened from ${location.origin}. ` +
+        'Open it from https:// or from http://localhost (or 127.0.0.1) instead.'
+      );
+    }
     if (!navigator.gpu) {
-      const origin = window.isSecureContext
-        ? ''
-        : ' WebGPU also needs a secure origin: open the page from https:// or http://localhost.';
       return (
         'This browser does not offer WebGPU, so the demo cannot run here. Open it in Chrome or Edge 113 or newer ' +
-        '(desktop), or Chrome 121+ on Android. Firefox and Safari need WebGPU switched on in their settings.' +
-        origin
+        '(desktop), or Chrome 121+ on Android. Firefox and Safari need WebGPU switched on in their settings.'
       );
     }
     return (
@@ -201,6 +222,7 @@ function setPhase(p: Phase): void {
     training: 'training',
     pausing: 'pausing…',
     paused: 'paused',
+    stopping: 'stopping…',
     done: 'done',
     lost: 'device lost',
     recovering: 'resuming on a new device',
@@ -209,11 +231,14 @@ function setPhase(p: Phase): void {
   ui.state.textContent = labels[p];
   ui.state.dataset.phase = p;
   document.body.dataset.phase = p;
+  timeline.push({ event: `phase:${p}`, at: performance.now() });
+  const hadFocus = document.activeElement;
   const idle = p === 'ready' || p === 'done' || p === 'error';
   const haveData = gpu !== null && mnist !== null;
   ui.train.disabled = !(haveData && idle);
   ui.pause.disabled = p !== 'training';
   ui.resume.disabled = p !== 'paused';
+  ui.stop.disabled = !(p === 'training' || p === 'pausing' || p === 'paused');
   ui.reset.disabled = !(run !== null && (idle || p === 'paused'));
   for (const el of Array.from(ui.form.elements)) (el as HTMLInputElement).disabled = !idle;
   ui.cnnFields.disabled = !idle || ui.preset.value !== 'paper-cnn';
@@ -221,6 +246,12 @@ function setPhase(p: Phase): void {
   const canLoad = haveData && (idle || p === 'paused');
   ui.load.disabled = !canLoad;
   ui.loadLabel.classList.toggle('disabled', !canLoad);
+  // A button that disables itself would drop keyboard focus to the page:
+  // hand it to the control that is live now.
+  if (hadFocus instanceof HTMLElement && (hadFocus as HTMLButtonElement).disabled) {
+    const next = [ui.pause, ui.resume, ui.train, ui.stop, ui.reset].find((b) => !b.disabled);
+    next?.focus();
+  }
 }
 
 // -------------------------------------------------------------------- form
@@ -286,14 +317,15 @@ async function acquireGpu(): Promise<AcquiredDevice> {
     console.error('WebGPU error:', error.message);
     showBanner('error', `GPU error: ${error.message}`);
   });
-  whenLost(device).then((err) => onDeviceLost(device, err));
+  deviceLost = whenLost(device);
+  deviceLost.then((err) => onDeviceLost(device, err));
   return acquired;
 }
 
 function onDeviceLost(device: GPUDevice, err: DeviceLostError): void {
   // A device we already replaced, or a loss already being handled.
   if (gpu?.device !== device || phase === 'lost' || phase === 'recovering') return;
-  trainingWhenLost = phase === 'training' || phase === 'pausing' || phase === 'preparing';
+  trainingWhenLost = phase === 'training' || phase === 'pausing' || phase === 'stopping' || phase === 'preparing';
   phaseWhenLost = phase;
   const wasPaused = phase === 'paused';
   setPhase('lost');
@@ -316,6 +348,7 @@ async function recover(): Promise<void> {
   showBanner('info', 'Acquiring a new GPU device…');
   try {
     const acquired = await acquireGpu();
+    void loadShipped(acquired.device);
     if (run) {
       const old = run;
       const trainer = await Trainer.create(acquired.device, trainConfig(old.settings, old.spec), {
@@ -385,15 +418,44 @@ function clearResults(): void {
   ui.misclassifiedCount.textContent = '';
 }
 
+/** "about 3 min left" from the measured time per step; empty until there is one. */
+function timeLeft(r: Run, p: StepProgress): string {
+  const ms = r.trainer.msPerStep;
+  if (!(ms > 0)) return '';
+  const steps = (r.targetEpochs - p.epoch - 1) * p.steps + (p.steps - p.step);
+  const s = (steps * ms) / 1000;
+  if (s < 60) return ` · about ${Math.max(1, Math.round(s))} s left`;
+  if (s < 3600) return ` · about ${Math.round(s / 60)} min left`;
+  return ` · about ${(s / 3600).toFixed(1)} h left`;
+}
+
+let maxSubmitMs = 0;
+
 function onProgress(r: Run, p: StepProgress): void {
+  unsaved = true;
   const fraction = p.step / p.steps;
+  const overall = (p.epoch + fraction) / r.targetEpochs;
+  timeline.push({ event: 'progress', at: performance.now(), step: p.step, ms: p.submitMs });
   ui.progress.value = fraction;
-  ui.progressText.textContent = `epoch ${p.epoch + 1} of ${r.targetEpochs} · step ${int(p.step)} of ${int(p.steps)}`;
+  ui.progressText.textContent =
+    `epoch ${p.epoch + 1} of ${r.targetEpochs} · step ${int(p.step)} of ${int(p.steps)} · ` +
+    `${Math.floor(100 * overall)}%${timeLeft(r, p)}`;
   ui.runningLoss.textContent = num(p.loss);
   ui.runningAccuracy.textContent = pct(p.accuracy);
   ui.imagesPerSecond.textContent = int(p.imagesPerSecond);
+  maxSubmitMs = Math.max(maxSubmitMs, p.submitMs);
+  ui.submitPace.textContent = `${p.submitSteps} step${p.submitSteps === 1 ? '' : 's'} · ${p.submitMs.toFixed(0)} ms`;
+  ui.submitPace.dataset.maxMs = String(maxSubmitMs);
   lossChart.addTrain(p.epoch + fraction, p.loss);
   accuracyChart.addTrain(p.epoch + fraction, p.accuracy);
+  if (pauseAtStep !== null && p.step >= pauseAtStep && phase === 'training') {
+    pauseAtStep = null;
+    ui.pause.click();
+  }
+  if (loseDeviceAt && p.epoch === loseDeviceAt.epoch && p.step >= loseDeviceAt.step) {
+    loseDeviceAt = null;
+    gpu?.device.destroy();
+  }
 }
 
 function showEvaluation(r: Run, ev: EvalResult): void {
@@ -427,7 +489,20 @@ async function afterEpoch(r: Run, res: EpochResult): Promise<void> {
   // trainEpoch already evaluated the test set; use that result.
   showEvaluation(r, r.trainer.lastEvaluation ?? (await r.trainer.evaluate()));
   classifyPad();
-  await profile(r);
+  // Timing the kernels trains three steps: not while someone waits for a pause.
+  if (!pauseRequested) await profile(r);
+}
+
+const epochsText = (n: number) => `${n} epoch${n === 1 ? '' : 's'}`;
+
+/** Ends a run that was stopped early: the model stays, as after its last step. */
+function finishStopped(r: Run): void {
+  stopRequested = false;
+  const e = r.trainer.epoch;
+  const steps = r.trainer.globalStep - e * r.trainer.stepsPerEpoch;
+  ui.progressText.textContent = `stopped after ${epochsText(e)}${steps > 0 ? ` and ${int(steps)} steps` : ''}`;
+  r.targetEpochs = e;
+  setPhase('done');
 }
 
 async function trainLoop(r: Run): Promise<void> {
@@ -436,20 +511,33 @@ async function trainLoop(r: Run): Promise<void> {
     while (r.trainer.epoch < r.targetEpochs) {
       const res = await r.trainer.trainEpoch({ onProgress: (p) => onProgress(r, p), shouldPause: () => pauseRequested });
       if (run !== r) return; // reset or replaced meanwhile
-      if (!res) {
-        setPhase('paused');
+      if (res) await afterEpoch(r, res);
+      if (run !== r) return;
+      // A pause asked for in an epoch's last steps lands here, at the
+      // boundary: also in the last epoch, where the run would otherwise end.
+      if (!res || pauseRequested) {
+        if (stopRequested) finishStopped(r);
+        else setPhase('paused');
         return;
       }
-      await afterEpoch(r, res);
     }
-    ui.progressText.textContent = `finished ${r.targetEpochs} epoch${r.targetEpochs === 1 ? '' : 's'}`;
+    ui.progressText.textContent = `finished ${epochsText(r.targetEpochs)}`;
     setPhase('done');
   } catch (e) {
-    runFailed(e);
+    void runFailed(e);
   }
 }
 
-function runFailed(e: unknown): void {
+/**
+ * A destroyed device fails the pending map before its `lost` promise
+ * resolves, with a plain error: give the loss a moment to show itself, so
+ * that it gets the lost-device path (and its way back) rather than "stopped".
+ */
+async function runFailed(e: unknown): Promise<void> {
+  if (!(e instanceof DeviceLostError) && deviceLost) {
+    const lost = await Promise.race([deviceLost, new Promise<null>((r) => setTimeout(() => r(null), 1000))]);
+    if (lost) e = lost;
+  }
   if (e instanceof DeviceLostError || phase === 'lost' || phase === 'recovering') {
     // The device-lost handler owns the message and the way back.
     if (gpu && phase !== 'lost' && phase !== 'recovering') {
@@ -477,6 +565,7 @@ async function startTraining(): Promise<void> {
   if (!gpu || !mnist) return;
   const settings = readForm();
   if (!settings) return;
+  if (!mayDiscard('Training a new model')) return;
   hideBanner();
   if (run) {
     run.trainer.destroy();
@@ -496,13 +585,17 @@ async function startTraining(): Promise<void> {
     ui.progressText.textContent = 'timing kernels…';
     await profile(r);
     pauseRequested = false;
+    stopRequested = false;
+    maxSubmitMs = 0;
     await trainLoop(r);
   } catch (e) {
-    runFailed(e);
+    void runFailed(e);
   }
 }
 
 async function reset(): Promise<void> {
+  if (!mayDiscard('Reset')) return;
+  unsaved = false;
   pauseRequested = true;
   if (run) run.trainer.destroy();
   run = null;
@@ -516,6 +609,7 @@ async function reset(): Promise<void> {
 
 ui.train.addEventListener('click', () => void startTraining());
 ui.pause.addEventListener('click', () => {
+  timeline.push({ event: 'pause', at: performance.now() });
   pauseRequested = true;
   setPhase('pausing');
 });
@@ -524,9 +618,71 @@ ui.resume.addEventListener('click', () => {
   pauseRequested = false;
   void trainLoop(run);
 });
+ui.stop.addEventListener('click', () => {
+  if (!run) return;
+  if (phase === 'paused') {
+    finishStopped(run);
+    return;
+  }
+  stopRequested = true;
+  pauseRequested = true;
+  setPhase('stopping');
+});
 ui.reset.addEventListener('click', () => void reset());
 ui.lostResume.addEventListener('click', () => void recover());
 ui.bannerClose.addEventListener('click', hideBanner);
+
+// ---------------------------------------------------------- shipped weights
+
+/**
+ * Trained weights of the paper CNN served with the page (made by `npm run
+ * train`; the JSON next to them says how, and their test accuracy), so that
+ * the drawing pad works before anyone has trained anything. They live in a
+ * trainer of their own with a one-image dummy training set: they are never
+ * trained, and a run of the user's own replaces them on the pad.
+ */
+interface Shipped {
+  trainer: Trainer;
+  describe: string;
+}
+let shipped: Shipped | null = null;
+
+interface ShippedInfo {
+  command: string;
+  adapter: string;
+  date: string;
+  epochs: number;
+  testAccuracy: number;
+  testCount: number;
+}
+
+async function loadShipped(device: GPUDevice): Promise<void> {
+  const base = new URL('./pretrained/', document.baseURI);
+  try {
+    const [infoRes, weightsRes] = await Promise.all([fetch(new URL('paper-cnn.json', base)), fetch(new URL('paper-cnn.safetensors', base))]);
+    if (!infoRes.ok || !weightsRes.ok) throw new Error(`HTTP ${infoRes.ok ? weightsRes.status : infoRes.status}`);
+    const info = (await infoRes.json()) as ShippedInfo;
+    const bytes = new Uint8Array(await weightsRes.arrayBuffer());
+    const spec = specOfCheckpoint(bytes, 'paper-cnn.safetensors');
+    if (!spec) throw new Error('the file does not say which model it holds');
+    const dummy: MnistSplit = { images: new Uint8Array(28 * 28), labels: new Uint8Array(1), count: 1, rows: 28, cols: 28 };
+    const trainer = await Trainer.create(device, { model: spec, batchSize: 1, seed: 1 }, { train: dummy });
+    try {
+      await trainer.loadCheckpoint(bytes, 'paper-cnn.safetensors');
+    } catch (e) {
+      trainer.destroy();
+      throw e;
+    }
+    shipped?.trainer.destroy();
+    shipped = { trainer, describe: `paper CNN, ${pct(info.testAccuracy)} on the ${int(info.testCount)} MNIST test images` };
+    ui.padStatus.dataset.shipped = 'true';
+  } catch (e) {
+    shipped = null;
+    console.warn('shipped weights not loaded:', e);
+    ui.padStatus.dataset.shipped = 'false';
+  }
+  classifyPad();
+}
 
 // ------------------------------------------------------------- drawing pad
 
@@ -541,13 +697,17 @@ async function classifyPad(): Promise<void> {
   try {
     while (padDirty) {
       padDirty = false;
-      const pixels = preprocessDigit(pad.image());
+      const pixels = preprocessDigit(pad.inputImage());
       drawDigit(ui.padPreview, pixels ?? new Float32Array(28 * 28), false);
-      const trainer = run?.trainer;
+      // The model being trained (or loaded) when there is one, else the shipped weights.
+      const trainer = run?.trainer ?? shipped?.trainer;
+      const whose = run ? 'your model' : shipped ? `the shipped weights (${shipped.describe})` : '';
       if (!pixels) {
         renderProbabilities(ui.probabilities, null);
         ui.prediction.textContent = '–';
-        ui.padStatus.textContent = trainer ? 'Draw a digit with the mouse, a pen or a finger.' : 'Train a model or load weights, then draw.';
+        ui.padStatus.textContent = trainer
+          ? `Draw a digit with the mouse, a pen or a finger; ${whose} will read it.`
+          : 'Train a model or load weights, then draw.';
         continue;
       }
       if (!trainer || phase === 'lost' || phase === 'recovering') {
@@ -564,7 +724,7 @@ async function classifyPad(): Promise<void> {
       ui.prediction.textContent = String(best);
       padUpdates += 1;
       ui.probabilities.dataset.updates = String(padUpdates);
-      ui.padStatus.textContent = `classified on the GPU in ${(performance.now() - started).toFixed(0)} ms`;
+      ui.padStatus.textContent = `classified by ${whose} on the GPU in ${(performance.now() - started).toFixed(0)} ms`;
     }
   } catch (e) {
     ui.padStatus.textContent = `Could not classify: ${describeError(e)}`;
@@ -592,8 +752,12 @@ function download(bytes: Uint8Array, name: string): void {
 
 async function saveWeights(): Promise<void> {
   if (!run) return;
+  ui.weightsStatus.className = 'small muted';
+  ui.weightsStatus.textContent =
+    phase === 'training' ? 'Saving: reading the weights between training submits…' : 'Saving…';
   try {
     const bytes = await run.trainer.saveCheckpoint();
+    unsaved = false;
     const name = `wgsl-nn-${run.spec.name}-epoch${run.trainer.epoch}.safetensors`;
     download(bytes, name);
     ui.weightsStatus.className = 'small muted';
@@ -648,13 +812,20 @@ async function loadWeights(file: File): Promise<void> {
         throw e;
       }
       current?.trainer.destroy();
-      clearResults();
       run = { trainer, spec, settings, train, test, targetEpochs: settings.epochs, snapshot: null };
       writeForm(settings);
     }
+    // The page now shows the file's model, not the run it replaced: no
+    // curves or epoch rows of that run, the file's epoch, its test accuracy.
+    clearResults();
+    ui.kernelTimes.innerHTML = '<p class="muted small">measured when training starts and after each epoch</p>';
     const r = run!;
+    r.targetEpochs = r.trainer.epoch;
+    unsaved = false;
     r.snapshot = await r.trainer.snapshot();
     showEvaluation(r, await r.trainer.evaluate());
+    ui.progress.value = r.trainer.epoch > 0 ? 1 : 0;
+    ui.progressText.textContent = `loaded from ${file.name}: ${epochsText(r.trainer.epoch)} of training`;
     ui.weightsStatus.textContent = `Loaded ${file.name} (${r.spec.name}): test accuracy ${ui.testAccuracy.textContent}.`;
     ui.weightsStatus.dataset.loaded = file.name;
     setPhase('done');
@@ -663,11 +834,25 @@ async function loadWeights(file: File): Promise<void> {
     const known = e instanceof FileFormatError || e instanceof CheckpointError || e instanceof ShapeError;
     if (!known) console.error(e);
     ui.weightsStatus.className = 'small error';
-    ui.weightsStatus.textContent = `Could not load ${file.name}: ${describeError(e)} The current model is unchanged.`;
+    ui.weightsStatus.textContent = loadFailureText(file.name, e);
     setPhase(before);
   } finally {
     ui.load.value = '';
   }
+}
+
+/** One message: what was wrong (without repeating the file name), and that nothing changed. */
+function loadFailureText(name: string, e: unknown): string {
+  let why = describeError(e).trim();
+  if (why.startsWith(`${name}: `)) why = why.slice(name.length + 2);
+  if (!/[.!?]$/.test(why)) why += '.';
+  const hint =
+    e instanceof FileFormatError
+      ? ' It is not a safetensors weights file saved by this page or by `npm run train`.'
+      : e instanceof CheckpointError
+        ? ' The file does not fit a model this page can load.'
+        : '';
+  return `Could not load ${name}: ${why}${hint} The current model is unchanged.`;
 }
 
 ui.save.addEventListener('click', () => void saveWeights());
@@ -695,6 +880,16 @@ const hooks = {
   loseDevice(): void {
     gpu?.device.destroy();
   },
+  /** Clicks Pause from the progress callback once training reports `step` (this epoch's). */
+  pauseAtStep(step: number): void {
+    pauseAtStep = step;
+  },
+  /** Loses the device from the progress callback at a given epoch (0-based) and step. */
+  loseDeviceAt(epoch: number, step: number): void {
+    loseDeviceAt = { epoch, step };
+  },
+  timeline: () => timeline.slice(),
+  maxSubmitMs: () => maxSubmitMs,
 };
 (window as unknown as { wgslnnDemo: typeof hooks }).wgslnnDemo = hooks;
 
@@ -710,7 +905,8 @@ async function main(): Promise<void> {
   }
   setPhase('starting');
   try {
-    await acquireGpu();
+    const acquired = await acquireGpu();
+    void loadShipped(acquired.device);
   } catch (e) {
     ui.adapter.textContent = 'no WebGPU adapter';
     ui.dataStatus.textContent = 'not loaded: WebGPU is needed to train';

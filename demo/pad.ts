@@ -1,15 +1,22 @@
 // The drawing pad: dark ink on a white canvas, drawn with mouse, pen or touch
 // through pointer events. Every change is reported (at most once per frame)
-// so the page can classify the digit while it is being drawn.
+// so the page can classify the digit while it is being drawn. The strokes'
+// points are kept too: the network's input is drawn again from them with a
+// brush sized to the digit (strokeWidthFor), not with the pad's marker.
+
+import { strokeWidthFor } from './preprocess';
+
+type Point = { x: number; y: number };
 
 export const PAD_SIZE = 280;
-/** Brush diameter: about 2 px after scaling a typical digit to MNIST's 20 px box. */
+/** The marker's diameter on screen. */
 const BRUSH = 20;
 
 export class DrawingPad {
   private readonly ctx: CanvasRenderingContext2D;
   private drawing = false;
-  private last: { x: number; y: number } | null = null;
+  private last: Point | null = null;
+  private paths: Point[][] = [];
   private scheduled = false;
   strokes = 0;
 
@@ -40,6 +47,7 @@ export class DrawingPad {
     this.canvas.setPointerCapture(e.pointerId);
     this.drawing = true;
     this.last = this.point(e);
+    this.paths.push([this.last]);
     this.segment(this.last, this.last);
   }
 
@@ -51,6 +59,7 @@ export class DrawingPad {
     for (const ev of events.length > 0 ? events : [e]) {
       const p = this.point(ev);
       this.segment(this.last, p);
+      this.paths[this.paths.length - 1]?.push(p);
       this.last = p;
     }
   }
@@ -90,10 +99,41 @@ export class DrawingPad {
     this.ctx.fillStyle = '#fff';
     this.ctx.fillRect(0, 0, PAD_SIZE, PAD_SIZE);
     this.strokes = 0;
+    this.paths = [];
     this.changed();
   }
 
+  /** What the pad shows. */
   image(): ImageData {
     return this.ctx.getImageData(0, 0, PAD_SIZE, PAD_SIZE);
+  }
+
+  /** The strokes drawn again with a brush sized to the drawing: what the network reads. */
+  inputImage(): ImageData {
+    const canvas = document.createElement('canvas');
+    canvas.width = PAD_SIZE;
+    canvas.height = PAD_SIZE;
+    const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
+    ctx.fillStyle = '#fff';
+    ctx.fillRect(0, 0, PAD_SIZE, PAD_SIZE);
+    const all = this.paths.flat();
+    if (all.length > 0) {
+      const xs = all.map((p) => p.x);
+      const ys = all.map((p) => p.y);
+      const extent = Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys));
+      ctx.strokeStyle = '#111';
+      ctx.fillStyle = '#111';
+      ctx.lineWidth = strokeWidthFor(extent);
+      ctx.lineCap = 'round';
+      ctx.lineJoin = 'round';
+      for (const path of this.paths) {
+        ctx.beginPath();
+        ctx.moveTo(path[0].x, path[0].y);
+        // A tap is a path of one point: a zero-length line with round caps is a dot.
+        for (const p of path.length > 1 ? path.slice(1) : path) ctx.lineTo(p.x, p.y);
+        ctx.stroke();
+      }
+    }
+    return ctx.getImageData(0, 0, PAD_SIZE, PAD_SIZE);
   }
 }

@@ -14,6 +14,21 @@
 export const MNIST_SIZE = 28;
 export const MNIST_BOX = 20;
 
+/**
+ * MNIST's strokes are about 2.5 of the 20 pixels of the digit's box, in
+ * small and large handwriting alike. A brush of fixed width scaled with the
+ * box would make a small digit a blob (a small 2 reads as 8), so the network's
+ * input is drawn again from the stroke's centre line with a brush sized to
+ * the drawing: with the centre line's longer side L, the inked box is L + w,
+ * and w / (L + w) = 2.5 / 20 gives w = L / 7. At least 3 pad pixels, so a
+ * dot stays visible.
+ */
+export const MNIST_STROKE = 2.5;
+export function strokeWidthFor(centreLineExtent: number): number {
+  const share = MNIST_STROKE / MNIST_BOX;
+  return Math.max(3, (centreLineExtent * share) / (1 - share));
+}
+
 /** An image as canvas getImageData gives it (RGBA), or one grey byte per pixel. */
 export interface PadImage {
   data: Uint8ClampedArray | Uint8Array;

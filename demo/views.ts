@@ -46,13 +46,19 @@ export function renderConfusion(container: HTMLElement, confusion: number[][]): 
   const table = el('table', undefined, 'confusion');
   const head = el('tr');
   head.append(el('th', 'true ↓ / predicted →', 'corner'));
-  confusion.forEach((_, c) => head.append(el('th', String(c))));
+  confusion.forEach((_, c) => {
+    const th = el('th', String(c));
+    th.scope = 'col';
+    head.append(th);
+  });
   table.append(el('thead'));
   table.tHead!.append(head);
   const body = el('tbody');
   confusion.forEach((row, t) => {
     const tr = el('tr');
-    tr.append(el('th', String(t)));
+    const rowHead = el('th', String(t));
+    rowHead.scope = 'row';
+    tr.append(rowHead);
     const total = row.reduce((a, b) => a + b, 0) || 1;
     row.forEach((count, p) => {
       const td = el('td', count === 0 ? '' : String(count));

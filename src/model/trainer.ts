@@ -360,13 +360,11 @@ export class Trainer {
       this.device.queue.submit([enc.finish()]);
       this.epochStep += k;
       this.globalStep += k;
-      slot.chunk = {
-        steps: k,
-        step: this.epochStep,
-        globalStep: this.globalStep,
-        submittedAt: performance.now(),
-        mapped: sleepFirst ? null : slot.buffer.mapAsync(GPUMapMode.READ),
-      };
+      const mapped = sleepFirst ? null : slot.buffer.mapAsync(GPUMapMode.READ);
+      // A lost device rejects every pending map; the one being awaited reports
+      // it, the others must not surface as unhandled rejections in the host.
+      mapped?.catch(() => {});
+      slot.chunk = { steps: k, step: this.epochStep, globalStep: this.globalStep, submittedAt: performance.now(), mapped };
     }
     // Drain in submission order, so progress is reported in order.
     for (let i = 0; i < this.ring.length; i++) await drain(this.ring[(chunk + i) % this.ring.length]);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadMnistNode } from '../../src/data/mnist_node';
-import { centerOfMass, MNIST_SIZE, preprocessDigit } from '../../demo/preprocess';
+import { centerOfMass, MNIST_SIZE, MNIST_STROKE, preprocessDigit, strokeWidthFor } from '../../demo/preprocess';
 
 // A stroke as a polyline in unit coordinates, rasterised with 2x2
 // supersampling into a canvas, like a round brush on the drawing pad.
@@ -158,6 +158,30 @@ describe('preprocessDigit', () => {
       expect(meanAbsDiff(a, b)).toBeLessThan(0.02);
       expect(meanAbsDiff(a, c)).toBeLessThan(0.02);
     }
+  });
+
+  it('a brush sized by strokeWidthFor gives small and large digits the same MNIST-like stroke', () => {
+    // The pad's centre line spans `size` (the unit square's side here).
+    const ink = (img: Float32Array) => img.reduce((a, b) => a + b, 0);
+    for (const stroke of [TWO, SEVEN]) {
+      const big = run(stroke, { ...BASE, size: 200, left: 40, top: 40, brush: strokeWidthFor(200) });
+      const small = run(stroke, { ...BASE, size: 50, left: 110, top: 110, brush: strokeWidthFor(50) });
+      const fixedSmall = run(stroke, { ...BASE, size: 50, left: 110, top: 110, brush: 20 });
+      console.log(
+        `[preprocess] ink: big ${ink(big).toFixed(0)}, small (sized brush) ${ink(small).toFixed(0)}, small (20 px brush) ${ink(fixedSmall).toFixed(0)}`,
+      );
+      // Same shape, same stroke: the two inputs differ only by rasterisation.
+      expect(meanAbsDiff(big, small)).toBeLessThan(0.03);
+      expect(Math.abs(ink(small) / ink(big) - 1)).toBeLessThan(0.15);
+      // The fixed brush makes the small digit a blob: far more ink.
+      expect(ink(fixedSmall) / ink(big)).toBeGreaterThan(1.8);
+    }
+    // The stroke across a one-pixel-wide "1" is MNIST_STROKE of the 20 px box
+    // (a vertical line's width after scaling its height to 20 px).
+    const one = run(ONE, { ...BASE, size: 160, brush: strokeWidthFor(160) });
+    const row = one.subarray(14 * MNIST_SIZE, 15 * MNIST_SIZE);
+    expect(ink(row)).toBeGreaterThan(MNIST_STROKE - 1);
+    expect(ink(row)).toBeLessThan(MNIST_STROKE + 1);
   });
 
   it('reads dark ink on white RGBA the same as bright ink on black grey', () => {

@@ -65,6 +65,51 @@ async function stroke(points: [number, number][]): Promise<void> {
   await page.mouse.up();
 }
 
+interface Hooks {
+  pauseAtStep(step: number): void;
+  loseDeviceAt(epoch: number, step: number): void;
+  timeline(): { event: string; at: number; step?: number; ms?: number }[];
+  maxSubmitMs(): number;
+}
+
+/**
+ * How long the last pause took: from the request to the last training step
+ * it let finish (the submits already queued) and to the 'paused' phase, in
+ * page time; and the longest submit the run has measured so far.
+ */
+async function lastPause(): Promise<{ toLastStep: number; toPaused: number; lastStep: number; maxSubmitMs: number }> {
+  return page.evaluate(() => {
+    const h = (window as unknown as { wgslnnDemo: Hooks }).wgslnnDemo;
+    const t = h.timeline();
+    const asked = t.map((e) => e.event).lastIndexOf('pause');
+    const paused = t.findIndex((e, i) => i > asked && e.event === 'phase:paused');
+    const steps = t.slice(asked, paused).filter((e) => e.event === 'progress');
+    const last = steps.length > 0 ? steps[steps.length - 1] : t[asked];
+    return {
+      toLastStep: last.at - t[asked].at,
+      toPaused: t[paused].at - t[asked].at,
+      lastStep: last.step ?? -1,
+      maxSubmitMs: h.maxSubmitMs(),
+    };
+  });
+}
+
+/** The step training last reported. */
+async function currentStep(): Promise<number> {
+  return page.evaluate(() => {
+    const t = (window as unknown as { wgslnnDemo: Hooks }).wgslnnDemo.timeline().filter((e) => e.event === 'progress');
+    return t.length > 0 ? t[t.length - 1].step! : 0;
+  });
+}
+
+/**
+ * A pause waits for the submits already queued (at most the trainer's queue
+ * depth, 2) and nothing more: the time from the request to the last step it
+ * lets finish is bounded by three submits (two queued, one for the page's
+ * own event loop), whatever the adapter's speed, never by the epoch.
+ */
+const PAUSE_BOUND_SUBMITS = 3;
+
 function maxAbsDiff(a: number[], b: number[]): number {
   expect(a.length).toBe(b.length);
   return Math.max(...a.map((v, i) => Math.abs(v - b[i])));
@@ -86,6 +131,30 @@ test('finds a WebGPU adapter and loads MNIST', async () => {
   await expect(page.locator('#lr')).toHaveValue(String(LEARNING_RATE));
   await expect(page.locator('#url-note')).toContainText(`train=${TRAIN}`);
   await expect(page.locator('#banner')).toBeHidden();
+});
+
+test('the drawing pad reads digits on first load, with the shipped weights', async () => {
+  await expect(page.locator('#pad-status')).toHaveAttribute('data-shipped', 'true', { timeout: 60_000 });
+  await expect(page.locator('#pad-status')).toContainText('shipped weights');
+  await stroke([
+    [0.5, 0.15],
+    [0.48, 0.85],
+  ]);
+  await expect(page.locator('#prediction')).toHaveText('1');
+  await expect(page.locator('#pad-status')).toContainText('classified by the shipped weights');
+  // A small 2 in the corner: drawn with the pad's marker at this size, it
+  // would be a blob; the input's stroke is sized to the drawing.
+  await page.click('#pad-clear');
+  await stroke([
+    [0.1, 0.12],
+    [0.18, 0.06],
+    [0.26, 0.12],
+    [0.12, 0.3],
+    [0.28, 0.3],
+  ]);
+  await expect(page.locator('#prediction')).toHaveText('2');
+  await page.click('#pad-clear');
+  await expect(page.locator('#prediction')).toHaveText('–');
 });
 
 test(`trains ${TRAIN} images for one epoch: live curves, pause/resume, table, test accuracy >= ${ACCURACY_BAR * 100}%`, async ({}, testInfo) => {
@@ -120,16 +189,50 @@ test(`trains ${TRAIN} images for one epoch: live curves, pause/resume, table, te
   console.log(`[e2e] longest gap between 50 ms timer ticks while training: ${worstGap.toFixed(0)} ms`);
   expect(worstGap).toBeLessThan(500);
 
-  // Pause stops the steps; Resume carries on with the same epoch.
+  const steps = Math.ceil(TRAIN / BATCH);
+  // Pause stops the steps within the queue; Resume carries on with the same
+  // epoch. Early in the epoch (a real click), then in its last quarter (the
+  // page clicks Pause from its progress callback at that step, so the test
+  // does not race the GPU to get there).
+  const checkPause = async (where: string) => {
+    await expect(phase()).toHaveText('paused', { timeout: 120_000 });
+    const p = await lastPause();
+    console.log(
+      `[e2e] pause ${where}: ${p.toLastStep.toFixed(0)} ms to the last step (step ${p.lastStep}), ` +
+        `${p.toPaused.toFixed(0)} ms to 'paused'; longest submit ${p.maxSubmitMs.toFixed(0)} ms`,
+    );
+    expect(p.maxSubmitMs).toBeGreaterThan(0);
+    expect(p.toLastStep).toBeLessThanOrEqual(PAUSE_BOUND_SUBMITS * p.maxSubmitMs);
+    return p;
+  };
   await page.click('#pause');
-  await expect(phase()).toHaveText('paused', { timeout: 60_000 });
+  const early = await checkPause('early');
+  expect(early.toPaused).toBeLessThanOrEqual(PAUSE_BOUND_SUBMITS * early.maxSubmitMs);
   const pausedAt = await page.locator('#progress-text').textContent();
   await page.waitForTimeout(1500);
   await expect(page.locator('#progress-text')).toHaveText(pausedAt!);
+  expect(await currentStep()).toBe(early.lastStep);
   await page.click('#resume');
-  await expect(phase()).toHaveText(/training|done/);
+  await expect(phase()).toHaveText('training');
 
-  await expect(phase()).toHaveText('done', { timeout: 420_000 });
+  const lateStep = Math.max(Math.ceil(0.75 * steps), (await currentStep()) + 2);
+  await page.evaluate((s) => (window as unknown as { wgslnnDemo: Hooks }).wgslnnDemo.pauseAtStep(s), lateStep);
+  const late = await checkPause(`at step ${lateStep} of ${steps}`);
+  expect(late.lastStep).toBeGreaterThanOrEqual(lateStep);
+  if (late.lastStep < steps) expect(late.toPaused).toBeLessThanOrEqual(PAUSE_BOUND_SUBMITS * late.maxSubmitMs);
+  await page.click('#resume');
+  await expect(phase()).toHaveText('training');
+
+  // A pause in the last steps of the last epoch: the epoch ends (evaluation
+  // included) and the run stops at the boundary as 'paused', not 'done'.
+  await page.evaluate((s) => (window as unknown as { wgslnnDemo: Hooks }).wgslnnDemo.pauseAtStep(s), steps - 1);
+  const last = await checkPause(`at step ${steps - 1} of ${steps}, the last epoch`);
+  expect(last.lastStep).toBe(steps);
+  await expect(page.locator('#epoch-table tbody tr')).toHaveCount(1);
+  await expect(page.locator('#progress-text')).toContainText(`step ${steps} of ${steps}`);
+  await page.click('#resume');
+  await expect(phase()).toHaveText('done', { timeout: 60_000 });
+  await expect(page.locator('#progress-text')).toHaveText('finished 1 epoch');
   const seconds = (Date.now() - started) / 1000;
 
   const rows = page.locator('#epoch-table tbody tr');
@@ -230,10 +333,10 @@ test('saving the weights and loading them back gives the same predictions', asyn
   await download.saveAs(file);
   await expect(page.locator('#weights-status')).toContainText('Saved');
 
-  // Reset drops the model: the pad has nothing to classify with.
+  // Reset drops the model: the pad goes back to the shipped weights.
   await page.click('#reset');
   await expect(phase()).toHaveText('ready');
-  await expect(page.locator('#prediction')).toHaveText('–');
+  await expect(page.locator('#pad-status')).toContainText('classified by the shipped weights');
 
   const updates = await padUpdates();
   await page.locator('#load').setInputFiles(file);
@@ -267,20 +370,17 @@ test('a corrupt weights file shows an error and leaves the model as it was', asy
 
 test('a GPU device lost mid-training resumes from the end of the last epoch', async () => {
   test.setTimeout(420_000);
-  // A short second run: 2 epochs of 384 images (12 steps: command buffers
-  // of 8 and 4), so the loss strikes while epoch 2 runs, with epoch 1
-  // checkpointed in memory.
+  // A short second run: 2 epochs of 384 images (12 steps each); the page
+  // destroys its device from the progress callback at step 3 of epoch 2, so
+  // the loss strikes while epoch 2 runs, with epoch 1 checkpointed in memory.
   await page.fill('#train-count', '384');
   await page.fill('#test-count', '100');
   await page.fill('#epochs', '2');
+  await page.evaluate(() => (window as unknown as { wgslnnDemo: Hooks }).wgslnnDemo.loseDeviceAt(1, 3));
   await page.click('#train');
-  await expect(page.locator('#epoch-table tbody tr')).toHaveCount(1, { timeout: 120_000 });
+  await expect(phase()).toHaveText('device lost', { timeout: 240_000 });
+  await expect(page.locator('#epoch-table tbody tr')).toHaveCount(1);
   const epoch1 = await page.locator('#epoch-table tbody tr').first().textContent();
-  await expect(page.locator('#progress-text')).toContainText('epoch 2 of 2', { timeout: 120_000 });
-  await expect(phase()).toHaveText('training');
-
-  await page.evaluate(() => (window as unknown as { wgslnnDemo: { loseDevice(): void } }).wgslnnDemo.loseDevice());
-  await expect(phase()).toHaveText('device lost');
   await expect(page.locator('#banner')).toContainText('The GPU device was lost');
   await expect(page.locator('#banner')).toContainText('end of epoch 1');
   await expect(page.locator('#lost-resume')).toBeVisible();
