@@ -1,6 +1,8 @@
 // Live training curves (the paper's Figure 7) with uPlot: one chart for loss,
 // one for accuracy, each with the training curve (the running average of the
-// epoch so far, as Keras reports it) and the validation points at epoch ends.
+// epoch so far, as Keras reports it), the value over each GPU submit's own
+// batches (noisier, but it moves at once), and the validation points at
+// epoch ends.
 // x is in epochs, fractional while an epoch runs.
 
 import uPlot from 'uplot';
@@ -8,6 +10,7 @@ import 'uplot/dist/uPlot.min.css';
 
 const TRAIN_COLOUR = '#2563eb';
 const VAL_COLOUR = '#ea580c';
+const BATCH_COLOUR = 'rgba(37, 99, 235, 0.35)';
 
 export interface CurveOptions {
   title: string;
@@ -21,6 +24,7 @@ export class CurveChart {
   private xs: number[] = [];
   private train: (number | null)[] = [];
   private val: (number | null)[] = [];
+  private batch: (number | null)[] = [];
   private readonly plot: uPlot;
   private pending = false;
 
@@ -33,7 +37,7 @@ export class CurveChart {
       {
         title: options.title,
         width: Math.max(200, el.clientWidth),
-        height: 220,
+        height: 190,
         scales: {
           x: { time: false, range: (_u, min, max) => [0, Math.max(1, Math.ceil(max ?? min ?? 1))] },
           y: options.range ? { range: options.range } : { auto: true },
@@ -45,6 +49,7 @@ export class CurveChart {
         series: [
           { label: 'epoch', value: (_u, v) => (v === null ? '–' : v.toFixed(2)) },
           { label: 'training', stroke: TRAIN_COLOUR, width: 2, value: fmt, points: { show: false } },
+          { label: 'per batch', stroke: BATCH_COLOUR, width: 1, value: fmt, spanGaps: true, points: { show: false } },
           {
             label: 'validation',
             stroke: VAL_COLOUR,
@@ -56,12 +61,12 @@ export class CurveChart {
         ],
         legend: { live: false },
       },
-      [[], [], []],
+      [[], [], [], []],
       el,
     );
     new ResizeObserver(() => {
       const width = Math.max(200, this.el.clientWidth);
-      if (Math.abs(width - this.plot.width) > 1) this.plot.setSize({ width, height: 220 });
+      if (Math.abs(width - this.plot.width) > 1) this.plot.setSize({ width, height: 190 });
     }).observe(el);
   }
 
@@ -74,9 +79,11 @@ export class CurveChart {
     return this.val.filter((v) => v !== null).length;
   }
 
-  addTrain(x: number, y: number): void {
+  /** A training point: the running average, and the latest submit's own value. */
+  addTrain(x: number, y: number, batchY: number = NaN): void {
     this.xs.push(x);
     this.train.push(y);
+    this.batch.push(Number.isFinite(batchY) ? batchY : null);
     this.val.push(null);
     this.redraw();
   }
@@ -90,6 +97,7 @@ export class CurveChart {
     } else {
       this.xs.push(epoch);
       this.train.push(trainY);
+      this.batch.push(null);
       this.val.push(Number.isFinite(valY) ? valY : null);
     }
     this.redraw();
@@ -101,6 +109,7 @@ export class CurveChart {
     if (keep < 0) return;
     this.xs.length = keep;
     this.train.length = keep;
+    this.batch.length = keep;
     this.val.length = keep;
     this.redraw();
   }
@@ -112,7 +121,7 @@ export class CurveChart {
   private sync(): void {
     this.el.dataset.trainPoints = String(this.trainPoints);
     this.el.dataset.valPoints = String(this.valPoints);
-    this.plot.setData([this.xs, this.train, this.val]);
+    this.plot.setData([this.xs, this.train, this.batch, this.val]);
   }
 
   // Progress arrives several times a second; redrawing once per frame at

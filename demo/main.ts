@@ -93,6 +93,8 @@ const ui = {
   preset: $<HTMLSelectElement>('preset'),
   cnnFields: $<HTMLFieldSetElement>('cnn-fields'),
   modelSummary: $('model-summary'),
+  layerRows: $<HTMLTableElement>('layer-table').tBodies[0],
+  fixedNote: $('fixed-note'),
   urlNote: $('url-note'),
   formError: $('form-error'),
   train: $<HTMLButtonElement>('train'),
@@ -108,6 +110,7 @@ const ui = {
   imagesPerSecond: $('images-per-second'),
   submitPace: $('submit-pace'),
   testAccuracy: $('test-accuracy'),
+  liveDigits: $('live-digits'),
   epochRows: $<HTMLTableElement>('epoch-table').tBodies[0],
   kernelTimes: $('kernel-times'),
   testSummary: $('test-summary'),
@@ -286,22 +289,59 @@ function readForm(): DemoSettings | null {
   return problems.length === 0 ? s : null;
 }
 
-/** The architecture line under the preset, kept in step with the form. */
+/**
+ * The architecture line and layer table under the preset, kept in step with
+ * the form; a value Train would refuse shows here as an error at once.
+ */
 function updateModelSummary(): void {
   const s = { ...DEFAULT_SETTINGS, preset: ui.preset.value };
-  for (const [name, rule] of Object.entries(URL_PARAMS)) s[rule.key] = Number(inputFor(name).value);
+  const problems: string[] = [];
+  for (const [name, rule] of Object.entries(URL_PARAMS)) {
+    const raw = inputFor(name).value.trim();
+    s[rule.key] = Number(raw);
+    const problem = raw === '' ? `${name} is empty` : checkValue(name, s[rule.key]);
+    if (problem) problems.push(problem);
+  }
+  const fixed = s.preset !== 'paper-cnn';
+  ui.cnnFields.hidden = fixed;
+  ui.fixedNote.hidden = !fixed;
   try {
-    ui.modelSummary.textContent = describeModel(modelSpecFor(s));
-    ui.modelSummary.classList.remove('error');
+    const spec = modelSpecFor(s);
+    const summary = describeModel(spec);
+    ui.modelSummary.textContent = problems.length > 0 ? `Train would refuse: ${problems.join('; ')}` : summary;
+    ui.modelSummary.classList.toggle('error', problems.length > 0);
+    renderLayers(spec);
   } catch (e) {
     ui.modelSummary.textContent = describeError(e);
     ui.modelSummary.classList.add('error');
+    ui.layerRows.replaceChildren();
   }
 }
 
-ui.preset.addEventListener('change', () => {
-  ui.cnnFields.disabled = ui.preset.value !== 'paper-cnn';
-});
+/** One row per layer: Keras-like name, output shape, parameter count. */
+function renderLayers(spec: ModelSpec): void {
+  const model = buildModel(spec);
+  const rows = model.layers.map((l) => {
+    const tr = document.createElement('tr');
+    const count = l.params.reduce((a, p) => a + p.size, 0);
+    for (const text of [`${l.name} (${l.type})`, `(${l.outShape.join(', ')})`, int(count)]) {
+      const td = document.createElement('td');
+      td.textContent = text;
+      tr.append(td);
+    }
+    return tr;
+  });
+  const total = document.createElement('tr');
+  total.className = 'total';
+  for (const text of ['total', '', int(model.paramCount)]) {
+    const td = document.createElement('td');
+    td.textContent = text;
+    total.append(td);
+  }
+  ui.layerRows.replaceChildren(...rows, total);
+}
+
+ui.preset.addEventListener('change', updateModelSummary);
 ui.form.addEventListener('input', updateModelSummary);
 
 // ------------------------------------------------------------------ WebGPU
@@ -406,6 +446,7 @@ function trainConfig(s: DemoSettings, spec: ModelSpec) {
 }
 
 function clearResults(): void {
+  ui.liveDigits.replaceChildren();
   lossChart.clear();
   accuracyChart.clear();
   ui.epochRows.replaceChildren();
@@ -416,6 +457,67 @@ function clearResults(): void {
   ui.confusion.innerHTML = '<p class="muted small">after the first epoch</p>';
   ui.misclassified.replaceChildren();
   ui.misclassifiedCount.textContent = '';
+}
+
+// ------------------------------------------------------------ live digits
+
+/**
+ * The first test image of each digit, predicted again every couple of
+ * seconds while training (as the TF.js examples do): one small predict that
+ * waits behind at most the queued training submits.
+ */
+const LIVE_EVERY_MS = 2000;
+let liveBusy = false;
+let liveLast = -Infinity;
+let liveUpdates = 0;
+
+function liveIndices(test: MnistSplit): number[] {
+  const out: number[] = [];
+  for (let d = 0; d < 10; d++) {
+    const i = test.labels.indexOf(d);
+    if (i >= 0) out.push(i);
+  }
+  return out;
+}
+
+async function refreshLiveDigits(r: Run, force = false): Promise<void> {
+  const now = performance.now();
+  if (liveBusy || (!force && now - liveLast < LIVE_EVERY_MS)) return;
+  const indices = liveIndices(r.test);
+  if (indices.length === 0) return;
+  liveBusy = true;
+  liveLast = now;
+  try {
+    const px = r.test.rows * r.test.cols;
+    const images = new Float32Array(indices.length * px);
+    indices.forEach((i, k) => {
+      for (let p = 0; p < px; p++) images[k * px + p] = r.test.images[i * px + p] / 255;
+    });
+    const { probabilities } = await r.trainer.predict(images, indices.length);
+    if (run !== r) return;
+    const figures = indices.map((i, k) => {
+      const probs = probabilities.subarray(k * 10, k * 10 + 10);
+      let best = 0;
+      for (let d = 1; d < 10; d++) if (probs[d] > probs[best]) best = d;
+      const fig = document.createElement('figure');
+      const canvas = document.createElement('canvas');
+      drawDigit(canvas, r.test.images.subarray(i * px, (i + 1) * px), true);
+      const cap = document.createElement('figcaption');
+      const right = best === r.test.labels[i];
+      cap.className = right ? 'right' : 'wrong';
+      cap.textContent = String(best);
+      fig.title = `test image ${i} (a ${r.test.labels[i]}): read as ${best}, p = ${probs[best].toFixed(2)}`;
+      fig.append(canvas, cap);
+      return fig;
+    });
+    ui.liveDigits.replaceChildren(...figures);
+    liveUpdates += 1;
+    ui.liveDigits.dataset.updates = String(liveUpdates);
+  } catch {
+    // A lost device or a replaced run: the training path reports those.
+  } finally {
+    liveBusy = false;
+  }
 }
 
 /** "about 3 min left" from the measured time per step; empty until there is one. */
@@ -446,8 +548,9 @@ function onProgress(r: Run, p: StepProgress): void {
   maxSubmitMs = Math.max(maxSubmitMs, p.submitMs);
   ui.submitPace.textContent = `${p.submitSteps} step${p.submitSteps === 1 ? '' : 's'} · ${p.submitMs.toFixed(0)} ms`;
   ui.submitPace.dataset.maxMs = String(maxSubmitMs);
-  lossChart.addTrain(p.epoch + fraction, p.loss);
-  accuracyChart.addTrain(p.epoch + fraction, p.accuracy);
+  lossChart.addTrain(p.epoch + fraction, p.loss, p.submitLoss);
+  accuracyChart.addTrain(p.epoch + fraction, p.accuracy, p.submitAccuracy);
+  void refreshLiveDigits(r);
   if (pauseAtStep !== null && p.step >= pauseAtStep && phase === 'training') {
     pauseAtStep = null;
     ui.pause.click();
@@ -489,6 +592,7 @@ async function afterEpoch(r: Run, res: EpochResult): Promise<void> {
   // trainEpoch already evaluated the test set; use that result.
   showEvaluation(r, r.trainer.lastEvaluation ?? (await r.trainer.evaluate()));
   classifyPad();
+  void refreshLiveDigits(r, true);
   // Timing the kernels trains three steps: not while someone waits for a pause.
   if (!pauseRequested) await profile(r);
 }
@@ -582,6 +686,8 @@ async function startTraining(): Promise<void> {
     const r: Run = { trainer, spec, settings, train, test, targetEpochs: settings.epochs, snapshot: null };
     run = r;
     r.snapshot = await trainer.snapshot();
+    // Compiles the live digits' predict plan now, not in the middle of training.
+    await refreshLiveDigits(r, true);
     ui.progressText.textContent = 'timing kernels…';
     await profile(r);
     pauseRequested = false;
@@ -824,6 +930,7 @@ async function loadWeights(file: File): Promise<void> {
     unsaved = false;
     r.snapshot = await r.trainer.snapshot();
     showEvaluation(r, await r.trainer.evaluate());
+    void refreshLiveDigits(r, true);
     ui.progress.value = r.trainer.epoch > 0 ? 1 : 0;
     ui.progressText.textContent = `loaded from ${file.name}: ${epochsText(r.trainer.epoch)} of training`;
     ui.weightsStatus.textContent = `Loaded ${file.name} (${r.spec.name}): test accuracy ${ui.testAccuracy.textContent}.`;

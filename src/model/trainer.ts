@@ -68,6 +68,9 @@ export interface StepProgress {
   /** The submit this report ends: how many steps it held, and its measured GPU time. */
   submitSteps: number;
   submitMs: number;
+  /** Loss and accuracy over that submit's batches alone (the running averages' latest part). */
+  submitLoss: number;
+  submitAccuracy: number;
 }
 
 export interface EpochResult {
@@ -150,6 +153,7 @@ export class Trainer {
   private epochStep = 0;
   private epochSeconds = 0;
   private lastMetrics = { loss: NaN, accuracy: NaN };
+  private lastSums = { lossSum: 0, correct: 0, seen: 0 };
   private readonly lost: Promise<DeviceLostError>;
   private isLost = false;
   private evalPlan?: StepPlan;
@@ -298,6 +302,10 @@ export class Trainer {
     let failure: Error | null = null;
     let chunk = 0;
     let lastDone = started;
+    // The metrics buffer holds sums over the epoch; the previous report's
+    // sums give each submit's own share.
+    let prev = { lossSum: 0, correct: 0, seen: 0 };
+    if (this.epochStep > 0) prev = { ...this.lastSums };
     // Reads one slot's metrics once its steps are done, and times the submit.
     const drain = async (slot: RingSlot) => {
       const c = slot.chunk;
@@ -332,6 +340,11 @@ export class Trainer {
         return;
       }
       this.lastMetrics = { loss: lossSum / seen, accuracy: correct / seen };
+      const fresh = Math.max(seen - prev.seen, 1);
+      const submitLoss = (lossSum - prev.lossSum) / fresh;
+      const submitAccuracy = (correct - prev.correct) / fresh;
+      prev = { lossSum, correct, seen };
+      this.lastSums = prev;
       const elapsed = this.epochSeconds + (now - started) / 1000;
       options.onProgress?.({
         epoch: this.epoch,
@@ -342,6 +355,8 @@ export class Trainer {
         imagesPerSecond: (c.step * B) / Math.max(elapsed, 1e-9),
         submitSteps: c.steps,
         submitMs: measured * c.steps,
+        submitLoss,
+        submitAccuracy,
       });
     };
     while (this.epochStep < this.stepsPerEpoch && !failure) {

@@ -168,6 +168,9 @@ test(`trains ${TRAIN} images for one epoch: live curves, pause/resume, table, te
   const loss = page.locator('#loss-chart');
   await expect.poll(async () => Number(await loss.getAttribute('data-train-points')), { timeout: 120_000 }).toBeGreaterThanOrEqual(2);
   await expect(page.locator('#epoch-table tbody tr')).toHaveCount(0);
+  // Ten test digits are read again while the epoch runs.
+  await expect(page.locator('#live-digits figure')).toHaveCount(10);
+  await expect.poll(async () => Number(await page.locator('#live-digits').getAttribute('data-updates')), { timeout: 60_000 }).toBeGreaterThanOrEqual(2);
 
   // The page stays responsive: a 50 ms timer keeps firing while the GPU trains.
   const worstGap = await page.evaluate(

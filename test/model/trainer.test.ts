@@ -46,6 +46,13 @@ describe('Trainer pacing', () => {
     expect(reports.map((p) => p.submitSteps)).toEqual([1, 1, 5, 5]);
     expect(reports.map((p) => p.step)).toEqual([1, 2, 7, 12]);
     for (const p of reports) expect(p.submitMs).toBeGreaterThan(0);
+    // Each submit's own loss and accuracy, weighted by its steps, add up to
+    // the epoch's running averages (all batches are full here).
+    const last = reports[reports.length - 1];
+    const weighted = (f: (p: StepProgress) => number) => reports.reduce((a, p) => a + f(p) * p.submitSteps, 0) / STEPS;
+    expect(weighted((p) => p.submitLoss)).toBeCloseTo(last.loss, 4);
+    expect(weighted((p) => p.submitAccuracy)).toBeCloseTo(last.accuracy, 6);
+    expect(new Set(reports.map((p) => p.submitLoss)).size).toBeGreaterThan(1);
   });
 
   it('a target shorter than any step gives one step per submit', async () => {
