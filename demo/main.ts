@@ -250,12 +250,22 @@ function setPhase(p: Phase): void {
   ui.load.disabled = !canLoad;
   ui.loadLabel.classList.toggle('disabled', !canLoad);
   // A button that disables itself would drop keyboard focus to the page:
-  // hand it to the control that is live now.
-  if (hadFocus instanceof HTMLElement && (hadFocus as HTMLButtonElement).disabled) {
-    const next = [ui.pause, ui.resume, ui.train, ui.stop, ui.reset].find((b) => !b.disabled);
-    next?.focus();
+  // hand it to the control this phase leads to (Pause -> Resume once
+  // paused, Train -> Pause, ...). In a passing phase (pausing) the focus is
+  // owed until the next one.
+  const lost = hadFocus instanceof HTMLButtonElement && hadFocus.disabled;
+  if (lost || (focusOwed && (document.activeElement === document.body || document.activeElement === null))) {
+    const next = ({ training: ui.pause, paused: ui.resume, done: ui.train, ready: ui.train } as Partial<Record<Phase, HTMLElement>>)[p];
+    if (next && !(next as HTMLButtonElement).disabled) {
+      next.focus();
+      focusOwed = false;
+    } else {
+      focusOwed = true;
+    }
   }
 }
+
+let focusOwed = false;
 
 // -------------------------------------------------------------------- form
 

@@ -208,8 +208,11 @@ test(`trains ${TRAIN} images for one epoch: live curves, pause/resume, table, te
     expect(p.toLastStep).toBeLessThanOrEqual(PAUSE_BOUND_SUBMITS * p.maxSubmitMs);
     return p;
   };
-  await page.click('#pause');
+  await page.focus('#pause');
+  await page.keyboard.press('Enter');
   const early = await checkPause('early');
+  // Pause disabled itself: the keyboard focus moved to Resume, not the page.
+  await expect(page.locator('#resume')).toBeFocused();
   expect(early.toPaused).toBeLessThanOrEqual(PAUSE_BOUND_SUBMITS * early.maxSubmitMs);
   const pausedAt = await page.locator('#progress-text').textContent();
   await page.waitForTimeout(1500);
@@ -256,6 +259,8 @@ test(`trains ${TRAIN} images for one epoch: live curves, pause/resume, table, te
   expect(accuracy).toBeGreaterThanOrEqual(ACCURACY_BAR);
   await expect(page.locator('#test-accuracy')).toHaveText(`${(100 * accuracy).toFixed(2)}%`);
 
+  // Row headers of the confusion matrix are row headers to a screen reader.
+  await expect(page.locator('#confusion tbody th[scope="row"]')).toHaveCount(10);
   // The confusion matrix counts every test image once; the grid shows mistakes.
   const counts = await page.locator('#confusion tbody td').allTextContents();
   expect(counts).toHaveLength(100);
@@ -342,6 +347,9 @@ test('saving the weights and loading them back gives the same predictions', asyn
   await expect(page.locator('#pad-status')).toContainText('classified by the shipped weights');
 
   const updates = await padUpdates();
+  // Load weights is reachable from the keyboard: the file input takes focus.
+  await page.focus('#load');
+  await expect(page.locator('#load')).toBeFocused();
   await page.locator('#load').setInputFiles(file);
   await expect(page.locator('#weights-status')).toContainText('Loaded', { timeout: 120_000 });
   await expect(phase()).toHaveText('done');
@@ -365,6 +373,10 @@ test('a corrupt weights file shows an error and leaves the model as it was', asy
     await page.locator('#load').setInputFiles({ name, mimeType: 'application/octet-stream', buffer: bytes });
     await expect(status).toContainText(`Could not load ${name}`);
     await expect(status).toContainText('The current model is unchanged.');
+    const text = (await status.textContent())!;
+    expect(text.split(name).length - 1, text).toBe(1);
+    expect(text, text).toMatch(/[.!?] The current model is unchanged\.$/);
+    expect(text).toContain('not a safetensors weights file');
     await expect(status).toHaveClass(/error/);
     await expect(phase()).toHaveText('done');
     expect(maxAbsDiff(await predictTest(16), before)).toBe(0);
@@ -405,6 +417,22 @@ test('a GPU device lost mid-training resumes from the end of the last epoch', as
     [0.48, 0.85],
   ]);
   await expect.poll(padUpdates).toBeGreaterThan(updates);
+
+  // This run's model was never saved: Reset asks first, and "no" keeps it.
+  const dialogs: string[] = [];
+  const answer = (accept: boolean) => page.once('dialog', (d) => {
+    dialogs.push(d.message());
+    void (accept ? d.accept() : d.dismiss());
+  });
+  answer(false);
+  await page.click('#reset');
+  await expect(phase()).toHaveText('done');
+  await expect(rows).toHaveCount(2);
+  answer(true);
+  await page.click('#reset');
+  await expect(phase()).toHaveText('ready');
+  expect(dialogs).toHaveLength(2);
+  expect(dialogs[0]).toContain('discards the model trained so far');
 });
 
 test('the page logged no errors', async () => {
