@@ -20,6 +20,7 @@ import { buildModel, type ModelSpec } from '../src/model/model';
 import { decodeSafetensors } from '../src/model/safetensors';
 import { Trainer, type EpochResult, type EvalResult, type Snapshot, type StepProgress } from '../src/model/trainer';
 import { CurveChart } from './charts';
+import { forgetModel, keepModel, keptModel } from './keep';
 import { loadMnist } from './mnist-loader';
 import { DrawingPad } from './pad';
 import { preprocessDigit } from './preprocess';
@@ -72,6 +73,8 @@ interface Run {
   targetEpochs: number;
   /** Host copy taken at every epoch end: what a lost device resumes from. */
   snapshot: Snapshot | null;
+  /** The epoch rows so far (kept in the browser with the model). */
+  epochs: EpochResult[];
 }
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
@@ -127,6 +130,7 @@ const ui = {
   load: $<HTMLInputElement>('load'),
   loadLabel: $('load-label'),
   weightsStatus: $('weights-status'),
+  keptNote: $('kept-note'),
 };
 
 /** Form input id for each URL parameter name. */
@@ -406,7 +410,7 @@ async function recover(): Promise<void> {
         test: old.test,
       });
       if (old.snapshot) trainer.restore(old.snapshot);
-      run = { ...old, trainer };
+      run = { ...old, trainer, epochs: old.epochs.slice(0, trainer.epoch) };
       const epoch = trainer.epoch;
       lossChart.truncate(epoch);
       accuracyChart.truncate(epoch);
@@ -593,7 +597,24 @@ async function profile(r: Run): Promise<void> {
   renderKernelTimes(ui.kernelTimes, result, r.settings.batchSize);
 }
 
+/**
+ * Keeps the run's model (weights and Adam state), settings and epoch rows in
+ * IndexedDB, so a reload finds it again. Best effort: a browser that cannot
+ * store it only loses that convenience.
+ */
+async function keepInBrowser(r: Run): Promise<void> {
+  try {
+    const checkpoint = await r.trainer.saveCheckpoint({ optimizer: true });
+    if (run !== r) return;
+    await keepModel({ checkpoint, settings: r.settings, epochs: r.epochs, savedAt: new Date().toISOString() });
+    ui.keptNote.textContent = `Kept in this browser: ${epochsText(r.trainer.epoch)} of training, restored when the page is opened again.`;
+  } catch (e) {
+    console.warn('could not keep the model in this browser:', e);
+  }
+}
+
 async function afterEpoch(r: Run, res: EpochResult): Promise<void> {
+  r.epochs.push(res);
   addEpochRow(ui.epochRows, res);
   lossChart.addEpoch(res.epoch, res.loss, res.valLoss);
   accuracyChart.addEpoch(res.epoch, res.accuracy, res.valAccuracy);
@@ -603,6 +624,7 @@ async function afterEpoch(r: Run, res: EpochResult): Promise<void> {
   showEvaluation(r, r.trainer.lastEvaluation ?? (await r.trainer.evaluate()));
   classifyPad();
   void refreshLiveDigits(r, true);
+  void keepInBrowser(r);
   // Timing the kernels trains three steps: not while someone waits for a pause.
   if (!pauseRequested) await profile(r);
 }
@@ -693,7 +715,7 @@ async function startTraining(): Promise<void> {
     const train = mnistSubset(mnist.train, settings.trainCount);
     const test = mnistSubset(mnist.test, settings.testCount);
     const trainer = await Trainer.create(gpu.device, trainConfig(settings, spec), { train, test });
-    const r: Run = { trainer, spec, settings, train, test, targetEpochs: settings.epochs, snapshot: null };
+    const r: Run = { trainer, spec, settings, train, test, targetEpochs: settings.epochs, snapshot: null, epochs: [] };
     run = r;
     r.snapshot = await trainer.snapshot();
     // Compiles the live digits' predict plan now, not in the middle of training.
@@ -712,6 +734,8 @@ async function startTraining(): Promise<void> {
 async function reset(): Promise<void> {
   if (!mayDiscard('Reset')) return;
   unsaved = false;
+  ui.keptNote.textContent = '';
+  void forgetModel().catch((e) => console.warn('could not forget the kept model:', e));
   pauseRequested = true;
   if (run) run.trainer.destroy();
   run = null;
@@ -928,7 +952,7 @@ async function loadWeights(file: File): Promise<void> {
         throw e;
       }
       current?.trainer.destroy();
-      run = { trainer, spec, settings, train, test, targetEpochs: settings.epochs, snapshot: null };
+      run = { trainer, spec, settings, train, test, targetEpochs: settings.epochs, snapshot: null, epochs: [] };
       writeForm(settings);
     }
     // The page now shows the file's model, not the run it replaced: no
@@ -937,7 +961,9 @@ async function loadWeights(file: File): Promise<void> {
     ui.kernelTimes.innerHTML = '<p class="muted small">measured when training starts and after each epoch</p>';
     const r = run!;
     r.targetEpochs = r.trainer.epoch;
+    r.epochs = [];
     unsaved = false;
+    void keepInBrowser(r);
     r.snapshot = await r.trainer.snapshot();
     showEvaluation(r, await r.trainer.evaluate());
     void refreshLiveDigits(r, true);
@@ -970,6 +996,47 @@ function loadFailureText(name: string, e: unknown): string {
         ? ' The file does not fit a model this page can load.'
         : '';
   return `Could not load ${name}: ${why}${hint} The current model is unchanged.`;
+}
+
+/** Puts back the model a previous visit kept in IndexedDB, with its epoch rows. */
+async function restoreKept(): Promise<void> {
+  if (!gpu || !mnist) return;
+  const name = 'the model kept in this browser';
+  try {
+    const kept = await keptModel();
+    if (!kept) return;
+    const settings = kept.settings;
+    const spec = specOfCheckpoint(kept.checkpoint, name) ?? modelSpecFor(settings);
+    const train = mnistSubset(mnist.train, Math.min(settings.trainCount, mnist.train.count));
+    const test = mnistSubset(mnist.test, Math.min(settings.testCount, mnist.test.count));
+    const trainer = await Trainer.create(gpu.device, trainConfig(settings, spec), { train, test });
+    try {
+      await trainer.loadCheckpoint(kept.checkpoint, name);
+    } catch (e) {
+      trainer.destroy();
+      throw e;
+    }
+    const r: Run = { trainer, spec, settings, train, test, targetEpochs: trainer.epoch, snapshot: null, epochs: kept.epochs };
+    run = r;
+    writeForm(settings);
+    clearResults();
+    for (const e of kept.epochs) {
+      addEpochRow(ui.epochRows, e);
+      lossChart.addEpoch(e.epoch, e.loss, e.valLoss);
+      accuracyChart.addEpoch(e.epoch, e.accuracy, e.valAccuracy);
+    }
+    r.snapshot = await trainer.snapshot();
+    showEvaluation(r, await trainer.evaluate());
+    void refreshLiveDigits(r, true);
+    ui.progress.value = trainer.epoch > 0 ? 1 : 0;
+    ui.progressText.textContent = `restored from this browser: ${epochsText(trainer.epoch)} of training`;
+    ui.keptNote.textContent = `Kept in this browser since ${new Date(kept.savedAt).toLocaleString()}; Reset forgets it.`;
+    unsaved = false;
+    setPhase('done');
+    classifyPad();
+  } catch (e) {
+    console.warn('could not restore the model kept in this browser:', e);
+  }
 }
 
 ui.save.addEventListener('click', () => void saveWeights());
@@ -1040,6 +1107,7 @@ async function main(): Promise<void> {
     return;
   }
   setPhase('ready');
+  await restoreKept();
 }
 
 void main();

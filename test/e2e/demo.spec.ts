@@ -418,6 +418,17 @@ test('a GPU device lost mid-training resumes from the end of the last epoch', as
   ]);
   await expect.poll(padUpdates).toBeGreaterThan(updates);
 
+  // The page keeps its last model in IndexedDB: the same page opened again
+  // (same browser profile) comes back with it, its epochs and its curves.
+  const again = await page.context().newPage();
+  await again.goto(URL);
+  await expect(again.locator('#state')).toHaveText('done', { timeout: 120_000 });
+  await expect(again.locator('#progress-text')).toHaveText('restored from this browser: 2 epochs of training');
+  await expect(again.locator('#epoch-table tbody tr')).toHaveCount(2);
+  await expect(again.locator('#epoch-table tbody tr').first()).toHaveText(epoch1!);
+  await expect(again.locator('#loss-chart')).toHaveAttribute('data-val-points', '2');
+  await again.close();
+
   // This run's model was never saved: Reset asks first, and "no" keeps it.
   const dialogs: string[] = [];
   const answer = (accept: boolean) => page.once('dialog', (d) => {
@@ -433,6 +444,13 @@ test('a GPU device lost mid-training resumes from the end of the last epoch', as
   await expect(phase()).toHaveText('ready');
   expect(dialogs).toHaveLength(2);
   expect(dialogs[0]).toContain('discards the model trained so far');
+  // Reset also forgot the kept model.
+  const fresh = await page.context().newPage();
+  await fresh.goto(URL);
+  await expect(fresh.locator('#state')).toHaveText('ready', { timeout: 120_000 });
+  await fresh.waitForTimeout(1000);
+  await expect(fresh.locator('#state')).toHaveText('ready');
+  await fresh.close();
 });
 
 test('the page logged no errors', async () => {
