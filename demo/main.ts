@@ -1004,7 +1004,10 @@ async function restoreKept(): Promise<void> {
   const name = 'the model kept in this browser';
   try {
     const kept = await keptModel();
-    if (!kept) return;
+    if (!kept) {
+      document.body.dataset.restore = 'none';
+      return;
+    }
     const settings = kept.settings;
     const spec = specOfCheckpoint(kept.checkpoint, name) ?? modelSpecFor(settings);
     const train = mnistSubset(mnist.train, Math.min(settings.trainCount, mnist.train.count));
@@ -1034,8 +1037,10 @@ async function restoreKept(): Promise<void> {
     unsaved = false;
     setPhase('done');
     classifyPad();
+    document.body.dataset.restore = 'restored';
   } catch (e) {
     console.warn('could not restore the model kept in this browser:', e);
+    document.body.dataset.restore = 'failed';
   }
 }
 

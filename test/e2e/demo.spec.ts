@@ -422,7 +422,8 @@ test('a GPU device lost mid-training resumes from the end of the last epoch', as
   // (same browser profile) comes back with it, its epochs and its curves.
   const again = await page.context().newPage();
   await again.goto(URL);
-  await expect(again.locator('#state')).toHaveText('done', { timeout: 120_000 });
+  await expect(again.locator('body')).toHaveAttribute('data-restore', 'restored', { timeout: 120_000 });
+  await expect(again.locator('#state')).toHaveText('done');
   await expect(again.locator('#progress-text')).toHaveText('restored from this browser: 2 epochs of training');
   await expect(again.locator('#epoch-table tbody tr')).toHaveCount(2);
   await expect(again.locator('#epoch-table tbody tr').first()).toHaveText(epoch1!);
@@ -447,8 +448,7 @@ test('a GPU device lost mid-training resumes from the end of the last epoch', as
   // Reset also forgot the kept model.
   const fresh = await page.context().newPage();
   await fresh.goto(URL);
-  await expect(fresh.locator('#state')).toHaveText('ready', { timeout: 120_000 });
-  await fresh.waitForTimeout(1000);
+  await expect(fresh.locator('body')).toHaveAttribute('data-restore', 'none', { timeout: 120_000 });
   await expect(fresh.locator('#state')).toHaveText('ready');
   await fresh.close();
 });
