@@ -60,3 +60,14 @@ export function checkHostBuffer(
     throw new ShapeError(where, name, `buffer '${buffer.label}' needs ${usageName} usage`);
   }
 }
+
+// Trainer has a [Symbol.dispose]() method. Declared here so a user's tsc
+// accepts the declarations without lib "esnext.disposable" or @types/node
+// (identical declarations from either merge with this one). At run time,
+// where Symbol.dispose does not exist (Chrome < 125, Node < 20.4), the
+// method is simply unreachable; destroy() is the same thing.
+declare global {
+  interface SymbolConstructor {
+    readonly dispose: unique symbol;
+  }
+}

@@ -561,9 +561,9 @@ export class Trainer {
   }
 
   /**
-   * The weights by name (e.g. 'conv2d_0/kernel'), as Float32Arrays in the
-   * checkpoint layout the README describes (HWIO conv kernels, [in, out]
-   * dense kernels).
+   * The weights by name ('conv2d/kernel', 'conv2d_1/bias', 'dense/kernel',
+   * ...), as Float32Arrays in the checkpoint layout the README describes
+   * (HWIO conv kernels, [in, out] dense kernels).
    */
   async getWeights(): Promise<Map<string, Float32Array>> {
     this.checkAlive();
