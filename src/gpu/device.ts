@@ -121,6 +121,33 @@ export async function acquireDevice(
   return { adapter, device, adapterName, hasTimestamps };
 }
 
+export interface DeviceRequirements {
+  /** Features the engine uses where present, filtered to what the adapter has. */
+  requiredFeatures: GPUFeatureName[];
+  /** Limits worth raising to the adapter's maximum (bigger batches fit). */
+  requiredLimits: Record<string, number>;
+}
+
+/**
+ * What the engine would like from a device on `adapter`, for a host that
+ * creates the device itself: merge these into your own requestDevice
+ * descriptor (union the features, take the larger of each limit). None of it
+ * is required: on a device with default limits and no features the engine
+ * works, with 'subgroups' the CPU adapters train ~3.7x faster, and the buffer
+ * limits bound the largest batch. Throws AdapterLimitError when the adapter
+ * is below the engine's minimum limits.
+ */
+export function deviceRequirements(adapter: GPUAdapter): DeviceRequirements {
+  checkLimits(adapter.limits, `adapter ${describeAdapter(adapter)}`);
+  return {
+    requiredFeatures: ENGINE_OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)),
+    requiredLimits: {
+      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+      maxBufferSize: adapter.limits.maxBufferSize,
+    },
+  };
+}
+
 /**
  * Resolves (never rejects) when the device is lost, with a typed error to
  * show or rethrow. Destroying the device on purpose reports reason 'destroyed'.

@@ -26,6 +26,7 @@ import { buildModel, type Model, type ModelSpec } from './model';
 import { ParamStore } from './params';
 import { StepPlan, type AdamConfig, type GpuDataset } from './plan';
 import { Rng } from '../util/rng';
+import { checkHostBuffer, type EncodeTrainStepsOptions, type EncodedTrainSteps, type PredictIntoOptions } from './host_api';
 
 export interface TrainConfig {
   model: ModelSpec;
@@ -589,6 +590,134 @@ export class Trainer {
     this.epochStep = 0;
   }
 
+  // ---------------------------------------------------------------------
+  // Host-device API: for a host that owns the device and its command
+  // encoders (a renderer, a game loop). Nothing here submits or waits: the
+  // host decides when its encoder is submitted.
+  // ---------------------------------------------------------------------
+
+  /** Builds (once per count) what predictInto needs for batches of `count` images. */
+  async preparePredict(count: number): Promise<void> {
+    this.checkAlive();
+    if (!Number.isInteger(count) || count < 1) {
+      throw new ShapeError('preparePredict', 'count', `${count} is not a positive integer`);
+    }
+    if (this.predictPlans.has(count)) return;
+    const plan = await StepPlan.create(this.device, this.model, this.store, { batch: count, mode: 'predict' });
+    this.predictPlans.set(count, plan);
+  }
+
+  /**
+   * Encodes a forward pass into the host's encoder: `count` images from the
+   * host's `input` buffer to logits in its `output` buffer, GPU to GPU. The
+   * logits are the same, bit for bit, as predict()'s. Await
+   * preparePredict(count) once first.
+   */
+  predictInto(encoder: GPUCommandEncoder, options: PredictIntoOptions): void {
+    this.checkAlive();
+    const { count, input, output } = options;
+    const inputOffset = options.inputOffset ?? 0;
+    const outputOffset = options.outputOffset ?? 0;
+    const plan = this.predictPlans.get(count);
+    if (!plan) {
+      throw new ShapeError('predictInto', 'count', `no plan for ${count} images: await trainer.preparePredict(${count}) first`);
+    }
+    const inBytes = count * this.model.inputShape.reduce((a, b) => a * b, 1) * 4;
+    const outBytes = count * this.model.classes * 4;
+    checkHostBuffer('predictInto', 'input', input, inputOffset, inBytes, GPUBufferUsage.COPY_SRC, 'COPY_SRC');
+    checkHostBuffer('predictInto', 'output', output, outputOffset, outBytes, GPUBufferUsage.COPY_DST, 'COPY_DST');
+    encoder.copyBufferToBuffer(input, inputOffset, plan.input, 0, inBytes);
+    const pass = encoder.beginComputePass({ label: 'wgsl-nn predict' });
+    plan.encode(pass);
+    pass.end();
+    encoder.copyBufferToBuffer(plan.logits, 0, output, outputOffset, outBytes);
+  }
+
+  /**
+   * Encodes up to `steps` training steps into the host's encoder (never past
+   * the end of the epoch), so training can be interleaved with frames. The
+   * same steps as trainEpoch's: the same order of samples, the same weights
+   * after. Submit the encoder before calling this again once an epoch has
+   * ended (the next epoch's sample order is written through the queue), and
+   * before calling trainEpoch, evaluate or predict.
+   */
+  encodeTrainSteps(encoder: GPUCommandEncoder, options: EncodeTrainStepsOptions): EncodedTrainSteps {
+    this.checkAlive();
+    if (!Number.isInteger(options.steps) || options.steps < 1) {
+      throw new ShapeError('encodeTrainSteps', 'steps', `${options.steps} is not a positive integer`);
+    }
+    if (this.epochStep === 0) this.startEpoch();
+    const k = Math.min(options.steps, this.stepsPerEpoch - this.epochStep);
+    const pass = encoder.beginComputePass({ label: 'wgsl-nn train steps' });
+    for (let i = 0; i < k; i++) this.trainPlan.encode(pass);
+    pass.end();
+    if (options.metrics) {
+      const offset = options.metrics.offset ?? 0;
+      checkHostBuffer('encodeTrainSteps', 'metrics', options.metrics.buffer, offset, 16, GPUBufferUsage.COPY_DST, 'COPY_DST');
+      encoder.copyBufferToBuffer(this.trainPlan.metrics, 0, options.metrics.buffer, offset, 16);
+    }
+    this.epochStep += k;
+    this.globalStep += k;
+    const epochDone = this.epochStep === this.stepsPerEpoch;
+    if (epochDone) {
+      this.epochStep = 0;
+      this.epoch += 1;
+    }
+    return { steps: k, epochDone };
+  }
+
+  /** The model's parameter tensors, by name, with their shapes (model order). */
+  weightShapes(): Map<string, number[]> {
+    return new Map(this.model.params.map((p) => [p.name, [...p.shape]]));
+  }
+
+  /**
+   * The weights by name ('conv2d/kernel', 'conv2d_1/bias', 'dense/kernel',
+   * ...), as Float32Arrays in the checkpoint layout the README describes
+   * (HWIO conv kernels, [in, out] dense kernels).
+   */
+  async getWeights(): Promise<Map<string, Float32Array>> {
+    this.checkAlive();
+    const flat = new Float32Array(await this.guard(readBuffer(this.device, this.store.params, this.store.totalFloats * 4)));
+    return this.store.unpack(flat);
+  }
+
+  /**
+   * Writes some or all weights by name. Every tensor is checked (known name,
+   * length, finite values) before anything is written. Adam's moments and the
+   * step counter are left as they are.
+   */
+  setWeights(weights: Map<string, Float32Array> | Record<string, Float32Array>): void {
+    this.checkAlive();
+    const entries = weights instanceof Map ? [...weights] : Object.entries(weights);
+    for (const [name, data] of entries) {
+      const slot = this.store.slots.get(name);
+      if (!slot) {
+        const known = [...this.store.slots.keys()].join(', ');
+        throw new ShapeError('setWeights', name, `no parameter named '${name}' in model ${this.model.spec.name} (has ${known})`);
+      }
+      if (data.length !== slot.info.size) {
+        throw new ShapeError('setWeights', name, `expected ${slot.info.size} floats for shape [${slot.info.shape.join(', ')}], got ${data.length}`);
+      }
+      for (let i = 0; i < data.length; i++) {
+        if (!Number.isFinite(data[i])) throw new ShapeError('setWeights', name, `value ${i} is ${data[i]}`);
+      }
+    }
+    for (const [name, data] of entries) {
+      const slot = this.store.slot(name);
+      this.device.queue.writeBuffer(this.store.params, slot.offset * 4, Float32Array.from(data));
+    }
+  }
+
+  /** Frees every GPU object the trainer owns, as destroy(); for `using`. */
+  [Symbol.dispose](): void {
+    this.destroy();
+  }
+
+  /**
+   * Frees every GPU buffer the trainer created (plans, weights, datasets).
+   * The device is the caller's and stays alive. The trainer is unusable after.
+   */
   destroy(): void {
     this.trainPlan.destroy();
     this.evalPlan?.destroy();
