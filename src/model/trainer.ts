@@ -602,9 +602,7 @@ export class Trainer {
     if (!Number.isInteger(count) || count < 1) {
       throw new ShapeError('preparePredict', 'count', `${count} is not a positive integer`);
     }
-    if (this.predictPlans.has(count)) return;
-    const plan = await StepPlan.create(this.device, this.model, this.store, { batch: count, mode: 'predict' });
-    this.predictPlans.set(count, plan);
+    await this.predictPlan(count);
   }
 
   /**
@@ -646,6 +644,7 @@ export class Trainer {
     if (!Number.isInteger(options.steps) || options.steps < 1) {
       throw new ShapeError('encodeTrainSteps', 'steps', `${options.steps} is not a positive integer`);
     }
+    if (this.running) throw new WgslNnError('encodeTrainSteps: trainEpoch is running on this trainer; await it first');
     if (this.epochStep === 0) this.startEpoch();
     const k = Math.min(options.steps, this.stepsPerEpoch - this.epochStep);
     const pass = encoder.beginComputePass({ label: 'wgsl-nn train steps' });
