@@ -1,6 +1,7 @@
 import naiveSource from '../../shaders/gemm_naive.wgsl?raw';
 import tiledSource from '../../shaders/gemm_tiled.wgsl?raw';
 import sgSource from '../../shaders/gemm_sg.wgsl?raw';
+import blockedSource from '../../shaders/gemm_blocked.wgsl?raw';
 import subgroupCore from '../../shaders/common/subgroup_gemm.wgsl?raw';
 import outF32 from '../../shaders/common/out_f32.wgsl?raw';
 import outVec4 from '../../shaders/common/out_vec4.wgsl?raw';
@@ -8,6 +9,7 @@ import { ShapeError } from '../errors';
 import { dummyStorage, requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
 import { subgroupLanes } from '../gpu/device';
 import { getKernel, grid1d, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
+import { defaultTuner, requireTuneMode, type TuneCandidate, type TuneOptions } from '../gpu/tune';
 
 export interface GemmBuffers {
   c: BufferRef;
@@ -269,18 +271,197 @@ export function subgroupGrid(
   return [gx, gy, gz];
 }
 
-/** C = op(A)·op(B) [+ bias] [ReLU] on the given core (default: defaultGemmCore). */
+export interface PrepareGemmOptions extends TuneOptions {
+  /** Pins the core; no tuning happens then. */
+  core?: GemmCore;
+}
+
+/**
+ * C = op(A)·op(B) [+ bias] [ReLU]. With `tune: 'off'` (the default) or a
+ * `core`, on that core (default: defaultGemmCore). With 'auto' or
+ * 'cached-only', the variant gemmCandidates lists that the tuner picks for
+ * this shape on this adapter; 'auto' runs the candidates on `buffers` (C is
+ * overwritten, as by every run). The result then carries `variant`.
+ */
 export async function prepareGemm(
   device: GPUDevice,
   buffers: GemmBuffers,
   shape: GemmShape,
   label?: string,
-  options: { core?: GemmCore } = {},
+  options: PrepareGemmOptions = {},
 ): Promise<PreparedDispatch> {
-  const core = requireCore(label ?? 'gemm', options.core ?? defaultGemmCore(device));
-  return core === 'subgroup'
-    ? prepareGemmSubgroup(device, buffers, shape, label)
-    : prepareGemmTiled(device, buffers, shape, label);
+  const where = label ?? 'gemm';
+  const tune = requireTuneMode(where, options.tune ?? 'off');
+  if (tune === 'off' || options.core !== undefined) {
+    const core = requireCore(where, options.core ?? defaultGemmCore(device));
+    return core === 'subgroup'
+      ? prepareGemmSubgroup(device, buffers, shape, label)
+      : prepareGemmTiled(device, buffers, shape, label);
+  }
+  validate(where, buffers, shape);
+  const tuner = options.tuner ?? defaultTuner(device);
+  return tuner.choose(gemmProblem(shape), gemmCandidates(device, buffers, shape, label), tune);
+}
+
+/** The tuning problem of a GEMM shape: what the cache key names. */
+export function gemmProblem(shape: GemmShape): string {
+  const t = `${shape.transA ? 'T' : 'N'}${shape.transB ? 'T' : 'N'}`;
+  return `gemm ${t} m=${shape.m} n=${shape.n} k=${shape.k}`;
+}
+
+/**
+ * The candidates for one GEMM on this device, the shape-based default first
+ * (what tune: 'off' runs): the default core, the other core where the
+ * device has it, then every gemm_blocked variant of GEMM_BLOCKED_MENU that
+ * fits the device's limits (gemmBlockedFits).
+ */
+export function gemmCandidates(
+  device: GPUDevice,
+  buffers: GemmBuffers,
+  shape: GemmShape,
+  label?: string,
+): TuneCandidate[] {
+  const cores: GemmCore[] = subgroupLanes(device) !== null ? ['subgroup', 'tiled'] : ['tiled'];
+  const out: TuneCandidate[] = cores.map((core) =>
+    core === 'subgroup'
+      ? { variant: 'gemm_sg', prepare: () => prepareGemmSubgroup(device, buffers, shape, label) }
+      : { variant: 'gemm_tiled', prepare: () => prepareGemmTiled(device, buffers, shape, label) },
+  );
+  for (const v of GEMM_BLOCKED_MENU) {
+    if (gemmBlockedFits(device, v, shape) !== null) continue;
+    out.push({ variant: gemmBlockedName(v), prepare: () => prepareGemmBlocked(device, buffers, shape, label, v) });
+  }
+  return out;
+}
+
+/**
+ * One variant of gemm_blocked: each invocation owns blockM x blockN outputs,
+ * a workgroup is workgroupX x workgroupY invocations (its C tile is
+ * workgroupY * blockM rows by workgroupX * blockN columns), and the
+ * reduction is staged tileK deep.
+ */
+export interface GemmBlockedVariant {
+  blockM: 4 | 8;
+  blockN: 4 | 8;
+  workgroupX: number;
+  workgroupY: number;
+  tileK: number;
+}
+
+/**
+ * The menu the tuner times, shaped for GPUs: 16-64 accumulators per
+ * invocation (gemm_tiled's 256 spill on a GPU), 64-256 invocations, tiles of
+ * 32 x 32 to 128 x 128, 8 to 32 deep, at most 16 KiB of workgroup memory
+ * (the spec's default limit).
+ */
+export const GEMM_BLOCKED_MENU: readonly GemmBlockedVariant[] = [
+  { blockM: 4, blockN: 4, workgroupX: 8, workgroupY: 8, tileK: 32 },
+  { blockM: 4, blockN: 4, workgroupX: 16, workgroupY: 16, tileK: 16 },
+  { blockM: 4, blockN: 8, workgroupX: 8, workgroupY: 16, tileK: 16 },
+  { blockM: 8, blockN: 4, workgroupX: 16, workgroupY: 8, tileK: 16 },
+  { blockM: 8, blockN: 8, workgroupX: 8, workgroupY: 8, tileK: 32 },
+  { blockM: 8, blockN: 8, workgroupX: 16, workgroupY: 8, tileK: 16 },
+  { blockM: 8, blockN: 8, workgroupX: 16, workgroupY: 16, tileK: 8 },
+  { blockM: 8, blockN: 8, workgroupX: 16, workgroupY: 16, tileK: 16 },
+];
+
+/** E.g. 'gemm_blocked 8x8 wg16x16 k16': block, workgroup, reduction depth. */
+export function gemmBlockedName(v: GemmBlockedVariant): string {
+  return `gemm_blocked ${v.blockM}x${v.blockN} wg${v.workgroupX}x${v.workgroupY} k${v.tileK}`;
+}
+
+function blockedTile(v: GemmBlockedVariant): { tileM: number; tileN: number; bytes: number } {
+  const tileM = v.workgroupY * v.blockM;
+  const tileN = v.workgroupX * v.blockN;
+  return { tileM, tileN, bytes: (tileM + tileN) * v.tileK * 4 };
+}
+
+/**
+ * Why `v` cannot run on this device (for this shape), or null when it can:
+ * invocations and workgroup sizes, workgroup memory, and the grid against
+ * the device's limits.
+ */
+export function gemmBlockedFits(device: GPUDevice, v: GemmBlockedVariant, shape?: { m: number; n: number }): string | null {
+  const l = device.limits;
+  const { tileM, tileN, bytes } = blockedTile(v);
+  if (v.workgroupX * v.workgroupY > l.maxComputeInvocationsPerWorkgroup) {
+    return `${v.workgroupX * v.workgroupY} invocations > maxComputeInvocationsPerWorkgroup ${l.maxComputeInvocationsPerWorkgroup}`;
+  }
+  if (v.workgroupX > l.maxComputeWorkgroupSizeX) return `workgroup x ${v.workgroupX} > ${l.maxComputeWorkgroupSizeX}`;
+  if (v.workgroupY > l.maxComputeWorkgroupSizeY) return `workgroup y ${v.workgroupY} > ${l.maxComputeWorkgroupSizeY}`;
+  if (bytes > l.maxComputeWorkgroupStorageSize) {
+    return `${bytes} bytes of workgroup memory > ${l.maxComputeWorkgroupStorageSize}`;
+  }
+  if (shape) {
+    const max = l.maxComputeWorkgroupsPerDimension;
+    if (Math.ceil(shape.n / tileN) > max || Math.ceil(shape.m / tileM) > max) return `grid over ${max} workgroups`;
+  }
+  return null;
+}
+
+/** The blocked kernel's spec for one variant and one layout. */
+export function gemmBlockedSpecFor(
+  v: GemmBlockedVariant,
+  opts: { transA?: boolean; transB?: boolean; vec4A?: boolean; vec4B?: boolean; vec4C?: boolean } = {},
+): KernelSpec {
+  for (const [name, x] of [['blockM', v.blockM], ['blockN', v.blockN]] as const) {
+    if (x !== 4 && x !== 8) throw new ShapeError('gemm_blocked', name, `must be 4 or 8, got ${x}`);
+  }
+  if (!Number.isInteger(v.tileK) || v.tileK < 4 || v.tileK % 4 !== 0) {
+    throw new ShapeError('gemm_blocked', 'tileK', `must be a positive multiple of 4, got ${v.tileK}`);
+  }
+  for (const [name, x] of [['workgroupX', v.workgroupX], ['workgroupY', v.workgroupY]] as const) {
+    if (!Number.isInteger(x) || x < 1) throw new ShapeError('gemm_blocked', name, `must be a positive integer, got ${x}`);
+  }
+  return {
+    name: 'gemm_blocked',
+    source: blockedSource,
+    bindings: BINDINGS,
+    params: PARAMS,
+    constants: {
+      TRANS_A: opts.transA ? 1 : 0,
+      TRANS_B: opts.transB ? 1 : 0,
+      VEC4_A: opts.vec4A ? 1 : 0,
+      VEC4_B: opts.vec4B ? 1 : 0,
+      VEC4_C: opts.vec4C ? 1 : 0,
+      BLOCK_M: v.blockM,
+      BLOCK_N: v.blockN,
+      WORKGROUP_X: v.workgroupX,
+      WORKGROUP_Y: v.workgroupY,
+      TILE_K: v.tileK,
+    },
+  };
+}
+
+/** The menu's first variant, NN, scalar loads: the base spec the reflection test checks. */
+export const gemmBlockedSpec: KernelSpec = gemmBlockedSpecFor(GEMM_BLOCKED_MENU[0]);
+
+/** The GEMM as one gemm_blocked variant (any adapter whose limits fit it). */
+export async function prepareGemmBlocked(
+  device: GPUDevice,
+  buffers: GemmBuffers,
+  shape: GemmShape,
+  label = 'gemm_blocked',
+  variant: GemmBlockedVariant = GEMM_BLOCKED_MENU[0],
+): Promise<PreparedDispatch> {
+  const params = validate(label, buffers, shape);
+  const { m, n, k } = shape;
+  const why = gemmBlockedFits(device, variant);
+  if (why) throw new ShapeError(label, 'variant', `${gemmBlockedName(variant)} does not fit this device: ${why}`);
+  const { tileM, tileN } = blockedTile(variant);
+  const x = Math.ceil(n / tileN);
+  const y = Math.ceil(m / tileM);
+  requireGrid(label, device, x, y);
+  const spec = gemmBlockedSpecFor(variant, {
+    transA: shape.transA,
+    transB: shape.transB,
+    vec4A: (shape.transA ? m : k) % 4 === 0,
+    vec4B: (shape.transB ? k : n) % 4 === 0,
+    vec4C: n % 4 === 0,
+  });
+  const kernel = await getKernel(device, spec);
+  const resources = { c: buffers.c, a: buffers.a, b: buffers.b, bias: biasOrDummy(device, buffers) };
+  return kernel.prepare({ label, resources, params, workgroups: [x, y] });
 }
 
 /** The tiled GEMM, on any adapter. */

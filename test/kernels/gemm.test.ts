@@ -5,7 +5,12 @@ import type { PreparedDispatch } from '../../src/gpu/kernel';
 import {
   chooseGemmTiles,
   defaultGemmCore,
+  gemmBlockedFits,
+  gemmBlockedName,
+  gemmCandidates,
+  GEMM_BLOCKED_MENU,
   prepareGemm,
+  prepareGemmBlocked,
   prepareGemmNaive,
   prepareGemmSubgroup,
   prepareGemmTiled,
@@ -198,6 +203,69 @@ describe('gemm_tiled', () => {
     );
     await expect(prepareGemmTiled(device, { c: big, a: big, b: big }, { ...shape, k: 0 })).rejects.toThrow(/gemm_tiled: k/);
     await expect(prepareGemmNaive(device, { c: big, a: big, b: small }, shape)).rejects.toThrow(/gemm_naive: b/);
+  });
+});
+
+// Every variant of the tuning menu the tuner may pick, on both adapters.
+// Compiling a pipeline is what costs here (seconds each on a loaded
+// lavapipe), and the variants share all their load and store code, differing
+// only in block and tile sizes; so each runs four cases that between them
+// take every load path: batch 1 with scalar B and C (dense forward), all
+// vec4 with a partial row tile (m edge), all scalar NT with odd sizes, and
+// TN with scalar A, vec4 B and C and partial tiles on every side. Exact on
+// quantized inputs (catches indexing and edge bugs), and within the f32
+// bound on uniform inputs.
+const blockedCases: Case[] = [
+  { what: 'dense forward, batch 1', m: 1, n: 10, k: 1600, variant: 'NN' },
+  { what: 'm edge', m: 70, n: 36, k: 44, variant: 'NN' },
+  { what: 'odd', m: 33, n: 65, k: 17, variant: 'NT' },
+  { what: 'wide edges', m: 130, n: 200, k: 33, variant: 'TN' },
+];
+for (const v of GEMM_BLOCKED_MENU) {
+  const name = gemmBlockedName(v);
+  const prepare: typeof prepareGemmTiled = (device, buffers, shape, label) =>
+    prepareGemmBlocked(device, buffers, shape, label, v);
+  describe(name, () => {
+    for (const c of blockedCases) {
+      it(`${c.variant} ${c.what} m=${c.m} n=${c.n} k=${c.k}: exact on quantized, f32 bound on uniform inputs`, async () => {
+        const device = await testDevice();
+        const why = gemmBlockedFits(device, v);
+        if (why !== null) {
+          // Outside this device's limits: it must refuse, saying why.
+          const buf = createStorage(device, 4 * c.m * c.n * c.k + 64, 'any');
+          await expect(prepareGemmBlocked(device, { c: buf, a: buf, b: buf }, c, undefined, v)).rejects.toThrow(/does not fit/);
+          buf.destroy();
+          return;
+        }
+        await check(c, prepare, 'quantized');
+        await check(c, prepare, 'uniform');
+      });
+    }
+  });
+}
+
+describe('gemmBlockedFits', () => {
+  it('names the limit a variant exceeds', async () => {
+    const device = await testDevice();
+    const limits = { ...device.limits, maxComputeInvocationsPerWorkgroup: 128, maxComputeWorkgroupStorageSize: 8192 };
+    const fake = { limits } as unknown as GPUDevice;
+    const big = { blockM: 8, blockN: 8, workgroupX: 16, workgroupY: 16, tileK: 16 } as const;
+    expect(gemmBlockedFits(fake, big)).toMatch(/256 invocations > maxComputeInvocationsPerWorkgroup 128/);
+    expect(gemmBlockedFits(fake, { ...big, workgroupY: 8 })).toMatch(/12288 bytes of workgroup memory > 8192/);
+    expect(gemmBlockedFits(fake, { ...big, workgroupY: 8, tileK: 8 })).toBeNull();
+  });
+
+  it('leaves the variants that do not fit out of the candidates, default first', async () => {
+    const device = await testDevice();
+    const buf = createStorage(device, 4096, 'any');
+    const small = { ...device.limits, maxComputeInvocationsPerWorkgroup: 64, maxComputeWorkgroupSizeX: 64, maxComputeWorkgroupSizeY: 64 };
+    const fake = { limits: small, features: device.features, adapterInfo: device.adapterInfo } as unknown as GPUDevice;
+    const names = gemmCandidates(fake, { c: buf, a: buf, b: buf }, { m: 8, n: 8, k: 8 }).map((c) => c.variant);
+    expect(names[0]).toBe(subgroupLanes(device) !== null ? 'gemm_sg' : 'gemm_tiled');
+    const blocked = names.filter((n) => n.startsWith('gemm_blocked'));
+    expect(blocked).toEqual(GEMM_BLOCKED_MENU.filter((v) => v.workgroupX * v.workgroupY <= 64).map(gemmBlockedName));
+    expect(blocked.length).toBeGreaterThan(0);
+    buf.destroy();
   });
 });
 
