@@ -18,6 +18,7 @@ import {
   type GemmShape,
 } from '../../src/kernels/gemm';
 import { subgroupLanes } from '../../src/gpu/device';
+import { gpuTimer, memoryTuneCache, Tuner, type DispatchTimer, type TunedDispatch } from '../../src/gpu/tune';
 import { gemm } from '../../src/reference/gemm';
 import { Rng } from '../../src/util/rng';
 import { allclose } from '../util/allclose';
@@ -266,6 +267,84 @@ describe('gemmBlockedFits', () => {
     expect(blocked).toEqual(GEMM_BLOCKED_MENU.filter((v) => v.workgroupX * v.workgroupY <= 64).map(gemmBlockedName));
     expect(blocked.length).toBeGreaterThan(0);
     buf.destroy();
+  });
+});
+
+describe('prepareGemm with tuning', () => {
+  // The 'm edge' shape: every candidate's pipeline for it is built by the
+  // tests above, so this adds no compiles when the file runs whole.
+  const shape = { m: 70, n: 36, k: 44 };
+
+  it("'auto' runs the variant the timings favour and gets the same result; 'cached-only' then never times", async () => {
+    const device = await testDevice();
+    const favoured = gemmBlockedName(GEMM_BLOCKED_MENU[GEMM_BLOCKED_MENU.length - 1]);
+    const timed: string[] = [];
+    // A timer that must not be called (cached-only, cache hits, 'off').
+    const timer: DispatchTimer = {
+      clock: 'injected',
+      async time(d, reps) {
+        timed.push(d.kernel);
+        return Array(reps).fill(1);
+      },
+    };
+    // Deterministic timings: the favoured variant 1 ms, every other 2 ms.
+    // The candidate being timed is the one the last progress event named.
+    const order: string[] = [];
+    const byOrder: DispatchTimer = {
+      clock: 'injected',
+      async time(_d, reps) {
+        return Array(reps).fill(order[order.length - 1] === favoured ? 1 : 2);
+      },
+    };
+    const cache = memoryTuneCache();
+    const tuner = new Tuner(device, {
+      cache,
+      timer: byOrder,
+      onProgress: (p) => order.push(p.variant),
+    });
+    const rng = new Rng(5);
+    const aHost = quantized(rng, shape.m * shape.k);
+    const bHost = quantized(rng, shape.k * shape.n);
+    const a = uploadStorage(device, aHost, 'a');
+    const b = uploadStorage(device, bHost, 'b');
+    const c = uploadStorage(device, new Float32Array(shape.m * shape.n).fill(NaN), 'c');
+    const d = (await prepareGemm(device, { c, a, b }, shape, 'tuned', { tune: 'auto', tuner })) as TunedDispatch;
+    expect(d.variant).toBe(favoured);
+    expect(d.kernel).toBe('gemm_blocked');
+    expect(order[0]).toBe(subgroupLanes(device) !== null ? 'gemm_sg' : 'gemm_tiled');
+    expect(tuner.decisions[0]).toMatchObject({ source: 'measured', variant: favoured });
+    await runDispatches(device, [d]);
+    allclose('tuned gemm', await readF32(device, c, shape.m * shape.n), gemm(aHost, bHost, null, shape), EXACT);
+
+    // A second tuner on the same cache: the cached choice, nothing timed.
+    const again = new Tuner(device, { cache, timer });
+    const cached = (await prepareGemm(device, { c, a, b }, shape, 'tuned', { tune: 'cached-only', tuner: again })) as TunedDispatch;
+    expect(cached.variant).toBe(favoured);
+    expect((await prepareGemm(device, { c, a, b }, shape, 'tuned', { tune: 'auto', tuner: again })).kernel).toBe('gemm_blocked');
+    // 'off' and an explicit core: today's choice, no tuner involved.
+    const off = await prepareGemm(device, { c, a, b }, shape, 'tuned', { tune: 'off', tuner: again });
+    expect(off.kernel).toBe(subgroupLanes(device) !== null ? 'gemm_sg' : 'gemm_tiled');
+    expect((await prepareGemm(device, { c, a, b }, shape, 'x', { tune: 'auto', core: 'tiled', tuner: again })).kernel).toBe('gemm_tiled');
+    expect(timed).toEqual([]);
+    expect(again.decisions.map((x) => x.source)).toEqual(['cache', 'cache']);
+    await expect(prepareGemm(device, { c, a, b }, shape, 'x', { tune: 'fast' as 'auto' })).rejects.toThrow(/x: tune: must be/);
+    for (const x of [d, cached, off]) x.destroy();
+    for (const x of [a, b, c]) x.destroy();
+  });
+
+  it('gpuTimer times a dispatch on this adapter (timestamp queries where enabled)', async () => {
+    const device = await testDevice();
+    const out = createStorage(device, 4 * 64 * 64, 'c');
+    const buf = createStorage(device, 4 * 64 * 64, 'a and b');
+    const d = await prepareGemmTiled(device, { c: out, a: buf, b: buf }, { m: 64, n: 64, k: 64 });
+    const timer = gpuTimer(device);
+    expect(timer.clock).toBe(device.features.has('timestamp-query') ? 'timestamp' : 'wall');
+    const runs = await timer.time(d, 3);
+    expect(runs).toHaveLength(3);
+    for (const ms of runs) expect(Number.isFinite(ms) && ms >= 0).toBe(true);
+    d.destroy();
+    buf.destroy();
+    out.destroy();
   });
 });
 
