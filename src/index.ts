@@ -76,6 +76,29 @@ export {
   NonFiniteLossError,
 } from './errors';
 
+// Kernel tuning: time the variants on this adapter, keep the fastest, cache
+// the choice (a JSON file in Node: fileTuneCache from 'wgsl-nn/node').
+export {
+  Tuner,
+  defaultTuner,
+  gpuTimer,
+  memoryTuneCache,
+  localStorageTuneCache,
+  defaultTuneCache,
+  adapterKey,
+  ENGINE_VERSION,
+  type TuneMode,
+  type TuneOptions,
+  type TunerOptions,
+  type TuneCache,
+  type TuneRecord,
+  type TuneCandidate,
+  type TuneDecision,
+  type TuneProgress,
+  type TunedDispatch,
+  type DispatchTimer,
+} from './gpu/tune';
+
 // Kernels, for building your own pipelines: each prepare* builds a pipeline
 // and bind group once and returns a PreparedDispatch to encode per step.
 export {
@@ -105,10 +128,16 @@ export {
   prepareGemmTiled,
   prepareGemmNaive,
   prepareGemmSubgroup,
+  prepareGemmBlocked,
   defaultGemmCore,
+  gemmCandidates,
+  gemmBlockedName,
+  GEMM_BLOCKED_MENU,
   type GemmBuffers,
   type GemmShape,
   type GemmCore,
+  type GemmBlockedVariant,
+  type PrepareGemmOptions,
 } from './kernels/gemm';
 export {
   prepareConv2dForward,

