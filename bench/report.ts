@@ -5,6 +5,7 @@
 import type { BenchRow } from './harness';
 import type { StepProfile } from './train.bench';
 import type { SuiteResult } from './suite';
+import type { TuningResult } from './tune.bench';
 
 export interface BenchEnv {
   /** Short name of host + adapter, used in the results file name. */
@@ -85,7 +86,7 @@ function profileTable(p: StepProfile, top = 8): string[] {
   const sorted = [...p.dispatches].sort((a, b) => b.ms - a.ms);
   const sum = p.dispatches.reduce((a, d) => a + d.ms, 0);
   const out = [
-    `Profile of one ${p.mode === 'train' ? 'training step' : 'forward pass'} at batch ${p.batch}: ${num(p.stepMs)} ms ` +
+    `Profile of one ${p.tuned ? 'tuned ' : ''}${p.mode === 'train' ? 'training step' : 'forward pass'} at batch ${p.batch}: ${num(p.stepMs)} ms ` +
       `(the ${p.dispatches.length} dispatches timed one by one add up to ${num(sum)} ms)`,
     '',
     '| dispatch | kernel | ms | share of step |',
@@ -95,6 +96,22 @@ function profileTable(p: StepProfile, top = 8): string[] {
   if (sorted.length > top) {
     const rest = sorted.slice(top).reduce((a, d) => a + d.ms, 0);
     out.push(`| ${sorted.length - top} others | | ${num(rest)} | ${pct(rest / p.stepMs)} |`);
+  }
+  return out;
+}
+
+function tuningTable(results: TuningResult[]): string[] {
+  const out = [
+    '| workload | tuning time | GEMM problems (changed) | untuned ms/step | tuned ms/step | tuned vs untuned | max abs err | variants chosen |',
+    '|---|--:|--:|--:|--:|--:|---|---|',
+  ];
+  for (const r of results) {
+    const variants = [...new Set(r.decisions.map((d) => d.variant))].join(', ');
+    const err = r.error ? `**error**: ${r.error.split('\n')[0].slice(0, 120)}` : r.validation ? errorCell({ validation: r.validation } as BenchRow) : '–';
+    out.push(
+      `| ${r.mode === 'train' ? 'training' : 'inference'}, paper CNN, batch ${r.batch} | ${num(r.tuningMs / 1000)} s | ` +
+        `${r.problems} (${r.changed}) | ${num(r.untunedMs)} | ${num(r.tunedMs)} | ${ratio(r.speedup)} | ${err} | ${variants} |`,
+    );
   }
   return out;
 }
@@ -118,6 +135,10 @@ export function toMarkdown(report: BenchReport): string {
   lines.push('');
   if (e2e.length) {
     lines.push(...endToEndTable(e2e));
+    lines.push('');
+  }
+  if (report.tuning?.length) {
+    lines.push(...tuningTable(report.tuning));
     lines.push('');
   }
   if (report.targets.length) {

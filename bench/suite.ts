@@ -8,9 +8,10 @@ import type { AcquiredDevice } from '../src/gpu/device';
 import type { BenchContext, BenchRow, Ceilings } from './harness';
 import { benchCeilingAgain, benchCeilings } from './peak.bench';
 import type { StepProfile } from './train.bench';
+import type { TuningResult } from './tune.bench';
 import { createTfjsPeer, type TfjsPeer } from './tfjs';
 
-export const GROUPS = ['ceiling', 'gemm', 'conv2d', 'maxpool', 'small', 'train'] as const;
+export const GROUPS = ['ceiling', 'gemm', 'conv2d', 'maxpool', 'small', 'train', 'tune'] as const;
 export type Group = (typeof GROUPS)[number];
 
 export interface SuiteOptions {
@@ -35,6 +36,8 @@ export interface SuiteResult {
   ceilings: Ceilings;
   rows: BenchRow[];
   profiles: StepProfile[];
+  /** Tuned vs untuned plans and the tuning time (the 'tune' group). */
+  tuning?: TuningResult[];
   tfjs: { version: string; adapter: string; flags: Record<string, unknown> } | { error: string } | null;
   targets: TargetResult[];
 }
@@ -67,6 +70,7 @@ export async function runSuite(acquired: AcquiredDevice, options: SuiteOptions):
   options.log(`  FMA ${ceilings.fmaGflops.toFixed(2)} GFLOP/s, copy ${ceilings.copyGbs.toFixed(2)} GB/s`);
   const rows: BenchRow[] = [...start.rows];
   let profiles: StepProfile[] = [];
+  let tuning: TuningResult[] | undefined;
   // Each group's module is loaded when its turn comes: a module that fails to
   // load (a kernel being rewritten) costs its own rows, not the whole run.
   const group = async (name: Group, body: () => Promise<void>) => {
@@ -96,6 +100,11 @@ export async function runSuite(acquired: AcquiredDevice, options: SuiteOptions):
       rows.push(...e2e.rows);
       profiles = e2e.profiles;
     });
+    await group('tune', async () => {
+      const t = await (await import('./tune.bench')).benchTuning(ctx);
+      tuning = t.results;
+      profiles = [...profiles, ...t.profiles];
+    });
     rows.push(await benchCeilingAgain(ctx, start.best));
   } finally {
     peer?.dispose();
@@ -106,6 +115,7 @@ export async function runSuite(acquired: AcquiredDevice, options: SuiteOptions):
     ceilings,
     rows,
     profiles,
+    ...(tuning ? { tuning } : {}),
     tfjs,
     targets: checkTargets(rows),
   };

@@ -5,6 +5,7 @@
 // where the time goes when a target is missed.
 
 import { readBuffer, uploadStorage } from '../src/gpu/buffers';
+import type { TunedDispatch } from '../src/gpu/tune';
 import { ADAM_DEFAULTS } from '../src/kernels/adam';
 import { packBytes } from '../src/kernels/mnist_batch';
 import { convShape, StepPlan, type GpuDataset } from '../src/model/plan';
@@ -33,15 +34,18 @@ import type { Stepper, TfjsPeer } from './tfjs';
 export interface StepProfile {
   mode: 'train' | 'predict';
   batch: number;
+  /** The plan was built with tune: 'auto' (bench/tune.bench.ts). */
+  tuned?: boolean;
   /** The whole step, timed as in the end-to-end row (ms). */
   stepMs: number;
+  /** `kernel` names the variant where the plan was tuned (gemm_blocked 8x8 wg16x16 k16, ...). */
   dispatches: { label: string; kernel: string; ms: number; share: number }[];
 }
 
 const IMAGES = 2048;
 const PIXELS = 784;
 /** Steps one submit may hold: the perm covers this many batches. */
-const MAX_STEPS_PER_SUBMIT = 64;
+export const MAX_STEPS_PER_SUBMIT = 64;
 const f32 = Math.fround;
 
 /** Sparse bright strokes on black, roughly like MNIST; fixed by the seed. */
@@ -74,7 +78,7 @@ export function stepFlops(model: Model, batch: number, train: boolean): number {
   return flops;
 }
 
-interface Setup {
+export interface Setup {
   model: Model;
   store: ParamStore;
   data: GpuDataset;
@@ -82,7 +86,7 @@ interface Setup {
   destroy(): void;
 }
 
-function setup(ctx: BenchContext, batch: number): Setup {
+export function setup(ctx: BenchContext, batch: number): Setup {
   const { device } = ctx;
   const model = buildModel(PAPER_CNN);
   const store = new ParamStore(device, model.params);
@@ -130,7 +134,7 @@ async function hostState(ctx: BenchContext, s: Setup): Promise<ReferenceState> {
 }
 
 /** One GPU training step against the float64 reference step: every gradient. */
-async function validateTrainStep(ctx: BenchContext, s: Setup, plan: StepPlan, batch: number): Promise<Validation> {
+export async function validateTrainStep(ctx: BenchContext, s: Setup, plan: StepPlan, batch: number): Promise<Validation> {
   const { device } = ctx;
   const state = await hostState(ctx, s);
   device.queue.writeBuffer(plan.step, 0, new Uint32Array(4));
@@ -156,7 +160,7 @@ async function validateTrainStep(ctx: BenchContext, s: Setup, plan: StepPlan, ba
 }
 
 /** Logits of the predict plan against the reference forward pass. */
-async function validatePredict(ctx: BenchContext, s: Setup, plan: StepPlan, batch: number, images: Float32Array): Promise<Validation> {
+export async function validatePredict(ctx: BenchContext, s: Setup, plan: StepPlan, batch: number, images: Float32Array): Promise<Validation> {
   const { device } = ctx;
   const state = await hostState(ctx, s);
   const enc = device.createCommandEncoder({ label: 'bench predict validation' });
@@ -174,13 +178,14 @@ async function validatePredict(ctx: BenchContext, s: Setup, plan: StepPlan, batc
   return validate('inference logits', got, ref.logits, { atol: 1e-4, rtol: 1e-4 });
 }
 
-async function profile(ctx: BenchContext, plan: StepPlan, mode: StepProfile['mode'], batch: number, stepMs: number): Promise<StepProfile> {
+export async function profile(ctx: BenchContext, plan: StepPlan, mode: StepProfile['mode'], batch: number, stepMs: number): Promise<StepProfile> {
   const dispatches: StepProfile['dispatches'] = [];
   for (const d of plan.dispatches) {
     const t = await timeDispatches(ctx, [d], { samples: 3, targetMs: 10 });
-    dispatches.push({ label: d.label, kernel: d.kernel, ms: t.ms, share: t.ms / stepMs });
+    const kernel = (d as Partial<TunedDispatch>).variant ?? d.kernel;
+    dispatches.push({ label: d.label, kernel, ms: t.ms, share: t.ms / stepMs });
   }
-  return { mode, batch, stepMs, dispatches };
+  return { mode, batch, stepMs, dispatches, ...(plan.options.tune === 'auto' ? { tuned: true } : {}) };
 }
 
 /**
@@ -190,7 +195,7 @@ async function profile(ctx: BenchContext, plan: StepPlan, mode: StepProfile['mod
  * machine the load drifts over seconds; a pair measured together sees the
  * same load, two series measured one after the other do not.
  */
-async function interleaved(
+export async function interleaved(
   ctx: BenchContext,
   row: BenchRow,
   batch: number,
