@@ -63,7 +63,7 @@ describe('Tuner', () => {
     const cache = memoryTuneCache();
     // 'b' has one slow outlier: its median (2) still beats 'a' (3).
     const timer = fakeTimer({ a: [3, 3, 3, 3], b: [2, 2, 9, 2], c: [5, 5, 5, 5] }, calls);
-    const tuner = new Tuner(fakeDevice(), { cache, timer, repetitions: 3 });
+    const tuner = new Tuner(fakeDevice(), { cache, timer, repetitions: 3, now: () => 0 });
     const d = await tuner.choose('gemm NN m=1 n=2 k=3', fakeCandidates(['a', 'b', 'c'], log), 'auto');
     expect(d.variant).toBe('b');
     expect(d.kernel).toBe('b');
@@ -153,16 +153,49 @@ describe('Tuner', () => {
     await expect(tuner.choose('p', [bad('x'), bad('y')], 'auto')).rejects.toThrow('x refused');
   });
 
-  it('stops timing new candidates once the budget is spent', async () => {
+  it('stops trying new candidates once the budget is spent, preparing included', async () => {
     const calls: string[] = [];
+    // The injected clock: every prepare takes 5 ms.
+    let clock = 0;
+    const log: string[] = [];
+    const candidates = fakeCandidates(['a', 'b', 'c'], log).map((c) => ({
+      ...c,
+      prepare: async () => {
+        const d = await c.prepare();
+        clock += 5;
+        return d;
+      },
+    }));
     const tuner = new Tuner(fakeDevice(), {
       cache: memoryTuneCache(),
       timer: fakeTimer({ a: 10, b: 9, c: 1 }, calls),
       budgetMs: 50,
+      now: () => clock,
     });
-    // a: 40 ms, b: 36 ms spent; the budget (50) is over before c.
-    const d = await tuner.choose('p', fakeCandidates(['a', 'b', 'c'], []), 'auto');
+    // a: 5 + 40 ms, b: 5 + 36 ms; the budget (50) is over before c.
+    const d = await tuner.choose('p', candidates, 'auto');
     expect(d.variant).toBe('b');
+    expect(calls).toEqual(['a x1', 'a x3', 'b x1', 'b x3']);
+    expect(log.filter((l) => l.startsWith('prepare'))).toEqual(['prepare a', 'prepare b']);
+  });
+
+  it('counts preparing against the budget: slow compiles leave the later candidates out', async () => {
+    const calls: string[] = [];
+    let clock = 0;
+    const candidates = fakeCandidates(['a', 'b', 'c'], []).map((c) => ({
+      ...c,
+      prepare: async () => {
+        clock += 600; // a compile of 600 ms, timing nothing
+        return c.prepare();
+      },
+    }));
+    const tuner = new Tuner(fakeDevice(), {
+      cache: memoryTuneCache(),
+      timer: fakeTimer({ a: 0, b: 0, c: 0 }, calls),
+      budgetMs: 1000,
+      now: () => clock,
+    });
+    await tuner.choose('p', candidates, 'auto');
     expect(calls).toEqual(['a x1', 'a x3', 'b x1', 'b x3']);
   });
 

@@ -297,9 +297,11 @@ describe('prepareGemm with tuning', () => {
       },
     };
     const cache = memoryTuneCache();
+    // No budget: on a CPU adapter compiling alone would spend the default one.
     const tuner = new Tuner(device, {
       cache,
       timer: byOrder,
+      budgetMs: Infinity,
       onProgress: (p) => order.push(p.variant),
     });
     const rng = new Rng(5);

@@ -62,7 +62,8 @@ describe('Trainer with tune', () => {
     const device = await testDevice();
     const cache = memoryTuneCache();
     const fav = favourBlocked();
-    const first = new Tuner(device, { cache, timer: fav.timer, onProgress: fav.onProgress });
+    // No budget: on a CPU adapter compiling alone would spend the default one.
+    const first = new Tuner(device, { cache, timer: fav.timer, onProgress: fav.onProgress, budgetMs: Infinity });
     const a = await trainOnce(first, 'auto');
     expect(fav.timed()).toBeGreaterThan(0);
     // The dense layer's GEMMs and the conv backward-input dcol GEMMs.
