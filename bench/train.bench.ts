@@ -5,7 +5,7 @@
 // where the time goes when a target is missed.
 
 import { readBuffer, uploadStorage } from '../src/gpu/buffers';
-import type { TunedDispatch } from '../src/gpu/tune';
+import { variantOf } from '../src/gpu/tune';
 import { ADAM_DEFAULTS } from '../src/kernels/adam';
 import { packBytes } from '../src/kernels/mnist_batch';
 import { convShape, StepPlan, type GpuDataset } from '../src/model/plan';
@@ -182,8 +182,7 @@ export async function profile(ctx: BenchContext, plan: StepPlan, mode: StepProfi
   const dispatches: StepProfile['dispatches'] = [];
   for (const d of plan.dispatches) {
     const t = await timeDispatches(ctx, [d], { samples: 3, targetMs: 10 });
-    const kernel = (d as Partial<TunedDispatch>).variant ?? d.kernel;
-    dispatches.push({ label: d.label, kernel, ms: t.ms, share: t.ms / stepMs });
+    dispatches.push({ label: d.label, kernel: variantOf(d), ms: t.ms, share: t.ms / stepMs });
   }
   return { mode, batch, stepMs, dispatches, ...(plan.options.tune === 'auto' ? { tuned: true } : {}) };
 }

@@ -86,6 +86,7 @@ export {
   localStorageTuneCache,
   defaultTuneCache,
   adapterKey,
+  variantOf,
   ENGINE_VERSION,
   type TuneMode,
   type TuneOptions,

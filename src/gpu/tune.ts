@@ -134,6 +134,11 @@ export interface TunedDispatch extends PreparedDispatch {
   readonly variant: string;
 }
 
+/** The variant a dispatch runs: its tuned variant's name, else its kernel's. */
+export function variantOf(dispatch: PreparedDispatch): string {
+  return (dispatch as Partial<TunedDispatch>).variant ?? dispatch.kernel;
+}
+
 /** Runs a dispatch `repetitions` times; returns milliseconds per run. */
 export interface DispatchTimer {
   readonly clock: TuneRecord['clock'];
@@ -271,6 +276,12 @@ export interface TunerOptions {
    * compiling dominates and the budget is what bounds the cost.
    */
   budgetMs?: number;
+  /**
+   * How much faster (as a fraction) a candidate must be than the best so far
+   * to replace it: the default stays unless another beats it beyond noise.
+   * Default 0.05.
+   */
+  minGain?: number;
   /** The clock that prepare times are read from (ms). Default performance.now; tests inject one. */
   now?: () => number;
   onProgress?: (progress: TuneProgress) => void;
@@ -285,6 +296,7 @@ export class Tuner {
   readonly timer: DispatchTimer;
   readonly repetitions: number;
   readonly budgetMs: number;
+  readonly minGain: number;
   readonly decisions: TuneDecision[] = [];
   /** Milliseconds spent choosing (compiling and timing; cache look-ups too). */
   tuningMs = 0;
@@ -300,6 +312,7 @@ export class Tuner {
     this.timer = options.timer ?? gpuTimer(device);
     this.repetitions = Math.max(1, Math.floor(options.repetitions ?? 3));
     this.budgetMs = options.budgetMs ?? 1000;
+    this.minGain = options.minGain ?? 0.05;
     this.now = options.now ?? (() => performance.now());
     this.onProgress = options.onProgress;
     this.adapter = adapterKey(device);
@@ -366,7 +379,7 @@ export class Tuner {
           ms = median(runs);
         }
         timings[candidate.variant] = ms;
-        if (!best || ms < best.ms) {
+        if (!best || ms < best.ms * (1 - this.minGain)) {
           best?.dispatch.destroy();
           best = { candidate, dispatch, ms };
           dispatch = undefined;

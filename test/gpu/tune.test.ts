@@ -12,6 +12,7 @@ import {
   median,
   memoryTuneCache,
   Tuner,
+  variantOf,
   type DispatchTimer,
   type TuneCandidate,
 } from '../../src/gpu/tune';
@@ -67,6 +68,8 @@ describe('Tuner', () => {
     const d = await tuner.choose('gemm NN m=1 n=2 k=3', fakeCandidates(['a', 'b', 'c'], log), 'auto');
     expect(d.variant).toBe('b');
     expect(d.kernel).toBe('b');
+    expect(variantOf(d)).toBe('b');
+    expect(variantOf({ label: 'x', kernel: 'gemm_tiled', encode() {}, destroy() {} })).toBe('gemm_tiled');
     // One warm-up run and three timed ones each.
     expect(calls).toEqual(['a x1', 'a x3', 'b x1', 'b x3', 'c x1', 'c x3']);
     // Losers are freed, the winner is not.
@@ -77,6 +80,17 @@ describe('Tuner', () => {
     expect(tuner.decisions).toEqual([
       expect.objectContaining({ problem: 'gemm NN m=1 n=2 k=3', variant: 'b', source: 'measured' }),
     ]);
+  });
+
+  it('keeps the default unless another candidate beats it beyond the margin', async () => {
+    const calls: string[] = [];
+    const timer = fakeTimer({ a: 3, b: 2.9, c: 2.8 }, calls);
+    // b and c are 3.3% and 6.7% faster than a: with the default 5% margin
+    // only c replaces a; with a 10% margin nothing does.
+    const t5 = new Tuner(fakeDevice(), { cache: memoryTuneCache(), timer, now: () => 0 });
+    expect((await t5.choose('p', fakeCandidates(['a', 'b', 'c'], []), 'auto')).variant).toBe('c');
+    const t10 = new Tuner(fakeDevice(), { cache: memoryTuneCache(), timer, minGain: 0.1, now: () => 0 });
+    expect((await t10.choose('p', fakeCandidates(['a', 'b', 'c'], []), 'auto')).variant).toBe('a');
   });
 
   it('uses a cached choice without timing anything', async () => {
