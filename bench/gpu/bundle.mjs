@@ -27,6 +27,15 @@ const rawWgsl = {
   },
 };
 
+// bench/run.ts imports the vitest config (Chromium's flags) only for
+// --browser; kept external, that import stays dynamic and never runs.
+const browserOnly = {
+  name: 'browser-only',
+  setup(b) {
+    b.onResolve({ filter: /vitest\.config$/ }, (args) => ({ path: args.path, external: true }));
+  },
+};
+
 await build({
   entryPoints: { bench: 'bench/run.ts', train: 'src/cli/train.ts' },
   outdir,
@@ -37,7 +46,7 @@ await build({
   target: 'node20',
   // The --browser path (Vite, Playwright) is not used on the GPU machine.
   external: ['webgpu', 'vite', 'vitest', 'vitest/*', 'playwright', '@playwright/test', '@vitest/*'],
-  plugins: [rawWgsl],
+  plugins: [rawWgsl, browserOnly],
   // CommonJS dependencies bundled into ESM still call require() for Node's
   // built-ins.
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
