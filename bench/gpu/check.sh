@@ -23,19 +23,18 @@ ldconfig
 export VK_DRIVER_FILES="${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}"
 export VK_ICD_FILENAMES="$VK_DRIVER_FILES"
 kit=/tmp/gpukit
-mkdir -p "$kit" && xz -dc .gpucheck/kit.tar.xz | tar -C "$kit" -xf -
-mkdir -p "$kit/../bench/results"
+mkdir -p "$kit/bench/results" && xz -dc .gpucheck/kit.tar.xz | tar -C "$kit" -xf -
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv > "$out/gpu.csv" 2>&1
 export WGSL_NN_CACHE_DIR="$out/tune-cache"
 date -u +%FT%TZ > "$out/started"
 
 # 1. The bench (quick: a few samples per row), tuned rows included.
-timeout 240 "$kit/node" "$kit/bench.mjs" --quick --only gemm,conv2d,train,tune > "$out/bench.md" 2> "$out/bench.log"
+timeout 240 "$kit/node" "$kit/bin/bench.mjs" --quick --only gemm,conv2d,train,tune > "$out/bench.md" 2> "$out/bench.log"
 echo "bench rc=$?" >> "$out/status"
-cp "$kit"/../bench/results/*.json "$out/" 2>/dev/null
+cp "$kit"/bench/results/*.json "$out/" 2>/dev/null
 
 # 2. One epoch of the paper CNN, tuned, batch 128, evaluation on the 10,000 test images.
-timeout 180 "$kit/node" "$kit/train.mjs" --epochs 1 --batch-size 128 --tune auto --data "$kit/mnist" \
+timeout 180 "$kit/node" "$kit/bin/train.mjs" --epochs 1 --batch-size 128 --tune auto --data "$kit/mnist" \
   --log "$out/train-paper-cnn-1ep-gpu.json" --checkpoint /tmp/gpu-model.safetensors > "$out/train.log" 2>&1
 echo "train rc=$?" >> "$out/status"
 

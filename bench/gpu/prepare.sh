@@ -13,7 +13,10 @@ kit=.gpucheck
 grep -qxF "/$kit/" .git/info/exclude 2>/dev/null || echo "/$kit/" >> "$(git rev-parse --git-path info/exclude)"
 rm -rf "$kit" && mkdir -p "$kit/stage/node_modules/webgpu/dist/linux-x64" "$kit/stage/mnist"
 
-node bench/gpu/bundle.mjs "$kit/stage"
+# The bundles in bin/, Dawn in node_modules/ beside it: bench/run.ts takes
+# the bundle's parent folder as the repository root (node_modules/webgpu's
+# version, bench/results/), and `import 'webgpu'` resolves from bin/ upward.
+node bench/gpu/bundle.mjs "$kit/stage/bin"
 cp node_modules/webgpu/index.js node_modules/webgpu/package.json "$kit/stage/node_modules/webgpu/"
 cp node_modules/webgpu/dist/linux-x64/dawn.node "$kit/stage/node_modules/webgpu/dist/linux-x64/"
 cp "$(command -v node)" "$kit/stage/node"
