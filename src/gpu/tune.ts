@@ -349,7 +349,14 @@ export class Tuner {
     const key = this.key(problem);
     const record = validRecord(await this.cache.get(key));
     const cached = record && candidates.find((c) => c.variant === record.variant);
-    if (cached) return decide(cached, 'cache', {});
+    if (cached) {
+      try {
+        return await decide(cached, 'cache', {});
+      } catch {
+        // The cached variant no longer builds here (a device with other
+        // limits under the same adapter): decide again below.
+      }
+    }
     if (mode === 'cached-only') return decide(candidates[0], 'default', {});
 
     const timings: Record<string, number> = {};

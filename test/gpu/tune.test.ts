@@ -146,6 +146,19 @@ describe('Tuner', () => {
     expect(calls.length).toBe(4);
   });
 
+  it('decides again when the cached variant no longer builds', async () => {
+    const calls: string[] = [];
+    const cache = memoryTuneCache();
+    const tuner = new Tuner(fakeDevice(), { cache, timer: fakeTimer({ a: 3 }, calls), now: () => 0 });
+    cache.entries.set(tuner.key('p'), { variant: 'b', timings: {}, clock: 'injected', at: '' });
+    const [a] = fakeCandidates(['a'], []);
+    const b: TuneCandidate = { variant: 'b', prepare: () => Promise.reject(new Error('over the limits')) };
+    expect((await tuner.choose('p', [a, b], 'cached-only')).variant).toBe('a');
+    expect(calls).toEqual([]);
+    expect((await tuner.choose('p', [a, b], 'auto')).variant).toBe('a');
+    expect(cache.entries.get(tuner.key('p'))?.variant).toBe('a');
+  });
+
   it('skips candidates that fail, and times a hopeless one only once', async () => {
     const calls: string[] = [];
     const log: string[] = [];
