@@ -111,7 +111,7 @@ export class LossDivergedError extends WgslNnError {
     readonly runningMean: number,
   ) {
     super(
-      `loss diverged: ${value.toPrecision(4)} in steps ${fromStep}..${step}, ` +
+      `loss diverged: ${value.toPrecision(4)} ${fromStep === step ? `at step ${step}` : `in steps ${fromStep}..${step}`}, ` +
         `${(value / runningMean).toPrecision(3)}x its running mean ${runningMean.toPrecision(4)}; ` +
         'training stopped (lower the learning rate)',
     );

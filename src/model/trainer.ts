@@ -704,6 +704,11 @@ export class Trainer {
       model: JSON.stringify(this.model.spec),
       step: String(s.step),
       epoch: String(s.epoch),
+      // What else decides the next steps: a resumed run that uses the same
+      // values continues exactly as one run would have.
+      seed: String(this.config.seed),
+      batch_size: String(this.config.batchSize),
+      learning_rate: String(this.config.learningRate),
     });
   }
 
