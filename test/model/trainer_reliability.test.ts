@@ -17,18 +17,10 @@ import { buildModel, PAPER_CNN, PRESETS } from '../../src/model/model';
 import { planBuffers } from '../../src/model/plan';
 import { decodeSafetensors, encodeSafetensors } from '../../src/model/safetensors';
 import { Trainer, type TrainConfig } from '../../src/model/trainer';
-import { Rng } from '../../src/util/rng';
 import { testDevice } from '../util/device';
 import { trackedDevice } from '../util/tracked_device';
+import { randomSplit } from '../util/data';
 
-function randomSplit(count: number, seed: number, rows = 28, cols = 28, classes = 10): MnistSplit {
-  const rng = new Rng(seed);
-  const images = new Uint8Array(count * rows * cols);
-  for (let i = 0; i < images.length; i++) images[i] = rng.next() < 0.2 ? rng.int(256) : 0;
-  const labels = new Uint8Array(count);
-  for (let i = 0; i < count; i++) labels[i] = rng.int(classes);
-  return { images, labels, count, rows, cols };
-}
 
 const BATCH = 8;
 const train = randomSplit(BATCH * 4, 3);
