@@ -473,6 +473,31 @@ test('the page logged no errors', async () => {
   expect(pageErrors).toEqual([]);
 });
 
+test('lays out for a laptop screen and a phone', async ({ browser }) => {
+  // 1280x800: the drawing pad starts on the first screen. 390 px (a phone):
+  // nothing makes the page itself scroll sideways; the epoch table's header
+  // stays on one line (the table scrolls inside its box instead).
+  for (const viewport of [
+    { width: 1280, height: 800 },
+    { width: 390, height: 844 },
+  ]) {
+    const context = await browser.newContext({ viewport });
+    const p = await context.newPage();
+    await p.goto(URL);
+    await expect(p.locator('#state')).toHaveText('ready', { timeout: 90_000 });
+    const m = await p.evaluate(() => ({
+      padTop: document.getElementById('pad')!.getBoundingClientRect().top,
+      pageWidth: document.documentElement.scrollWidth,
+      headerHeights: Array.from(document.querySelectorAll('#epoch-table th')).map((th) => th.getBoundingClientRect().height),
+    }));
+    console.log(`[e2e] ${viewport.width}x${viewport.height}: pad top ${m.padTop.toFixed(0)} px, page width ${m.pageWidth} px`);
+    expect(m.pageWidth).toBeLessThanOrEqual(viewport.width);
+    expect(Math.max(...m.headerHeights)).toBeLessThan(2 * Math.min(...m.headerHeights));
+    if (viewport.width >= 1280) expect(m.padTop).toBeLessThan(viewport.height - 100);
+    await context.close();
+  }
+});
+
 test('explains when the browser has no WebGPU', async ({ browser }) => {
   const p = await browser.newPage();
   await p.addInitScript(() => {
