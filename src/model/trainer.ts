@@ -122,8 +122,13 @@ export interface TrainEpochOptions {
   shouldPause?: () => boolean;
 }
 
-/** A staging buffer for metrics, and the chunk of steps whose metrics it will hold. */
+/**
+ * A staging buffer for metrics (16 bytes: loss sum, correct, seen) and, with
+ * timestamp queries, the submit's GPU start and end (two u64 ns at 16), and
+ * the chunk of steps whose results it will hold.
+ */
 interface RingSlot {
+  index: number;
   buffer: GPUBuffer;
   chunk: {
     steps: number;
@@ -242,11 +247,31 @@ export class Trainer {
     this.store = store;
     this.stepsPerEpoch = Math.ceil(trainData.count / config.batchSize);
     this.lostWatch = lostWatch(device);
+    // The GPU's own clock times each submit where the device has timestamp
+    // queries: sleeping before a map (Node) then cannot skew the estimate.
+    if (device.features.has('timestamp-query')) {
+      this.clock = {
+        querySet: device.createQuerySet({ label: 'train submit timestamps', type: 'timestamp', count: 2 * config.queueDepth }),
+        // resolveQuerySet's destination offsets are multiples of 256.
+        resolve: device.createBuffer({
+          label: 'train submit timestamps',
+          size: 256 * config.queueDepth,
+          usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+        }),
+      };
+    }
     this.ring = Array.from({ length: config.queueDepth }, (_, i) => ({
-      buffer: device.createBuffer({ label: `metrics staging ${i}`, size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
+      index: i,
+      buffer: device.createBuffer({
+        label: `metrics staging ${i}`,
+        size: this.clock ? 32 : 16,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      }),
       chunk: null,
     }));
   }
+
+  private clock: { querySet: GPUQuerySet; resolve: GPUBuffer } | null = null;
 
   static async create(device: GPUDevice, config: TrainConfig, data: { train: MnistSplit; test?: MnistSplit }): Promise<Trainer> {
     const full: Required<TrainConfig> = {
@@ -424,14 +449,26 @@ export class Trainer {
       }
       const mapStart = performance.now();
       await this.guard(c.mapped ?? slot.buffer.mapAsync(GPUMapMode.READ));
-      const [lossSum, correct, seen] = new Float32Array(slot.buffer.getMappedRange().slice(0));
+      const mappedBytes = slot.buffer.getMappedRange().slice(0);
       slot.buffer.unmap();
+      const [lossSum, correct, seen] = new Float32Array(mappedBytes, 0, 4);
       const now = performance.now();
+      const [t0, t1] = this.clock ? new BigUint64Array(mappedBytes, 16, 2) : [0n, 0n];
+      const gpuMs = Number(t1 - t0) / 1e6;
       // The chunk ran from when the GPU finished the one before it (or from
-      // its submit, if the GPU was idle then) to now.
-      const measured = (now - Math.max(lastDone, c.submittedAt)) / c.steps;
-      const waited = sleepFirst ? now - mapStart > 2 : now - waitStart > 1;
-      if (waited || this.msPerStep === 0) {
+      // its submit, if the GPU was idle then) to now: the host's view, used
+      // where the GPU's clock is missing (or reads 0, as some do).
+      const seenMs = (now - Math.max(lastDone, c.submittedAt)) / c.steps;
+      const measured = t1 > t0 && gpuMs < 1e7 ? gpuMs / c.steps : seenMs;
+      const mapMs = now - mapStart;
+      const waited = sleepFirst ? mapMs > 2 : now - waitStart > 1;
+      if (measured !== seenMs) {
+        this.msPerStep = this.msPerStep === 0 ? measured : 0.5 * this.msPerStep + 0.5 * measured;
+      } else if (sleepFirst && mapStart - waitStart > 4 && mapMs < 0.05 * (mapStart - waitStart)) {
+        // The map was ready almost at once after a long sleep: the chunk had
+        // ended well before we woke, and the estimate is too long.
+        this.msPerStep *= 0.7;
+      } else if (waited || this.msPerStep === 0) {
         // We saw the chunk end, so `now` is close to its true end.
         this.msPerStep = this.msPerStep === 0 ? measured : 0.5 * this.msPerStep + 0.5 * measured;
       } else if (sleepFirst) {
@@ -489,10 +526,20 @@ export class Trainer {
       chunk++;
       const k = this.nextChunkSteps();
       const enc = this.device.createCommandEncoder({ label: 'train steps' });
-      const pass = enc.beginComputePass({ label: 'train steps' });
+      const clock = this.clock;
+      const pass = enc.beginComputePass({
+        label: 'train steps',
+        ...(clock && {
+          timestampWrites: { querySet: clock.querySet, beginningOfPassWriteIndex: 2 * slot.index, endOfPassWriteIndex: 2 * slot.index + 1 },
+        }),
+      });
       for (let i = 0; i < k; i++) this.trainPlan.encode(pass);
       pass.end();
       enc.copyBufferToBuffer(this.trainPlan.metrics, 0, slot.buffer, 0, 16);
+      if (clock) {
+        enc.resolveQuerySet(clock.querySet, 2 * slot.index, 2, clock.resolve, 256 * slot.index);
+        enc.copyBufferToBuffer(clock.resolve, 256 * slot.index, slot.buffer, 16, 16);
+      }
       this.device.queue.submit([enc.finish()]);
       this.epochStep += k;
       this.globalStep += k;
@@ -931,6 +978,8 @@ export class Trainer {
     }
     this.predictPlans.clear();
     for (const s of this.ring) s.buffer.destroy();
+    this.clock?.querySet.destroy();
+    this.clock?.resolve.destroy();
     this.evalPreds?.destroy();
     this.evalLoss?.destroy();
     this.store.destroy();
