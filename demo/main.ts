@@ -18,7 +18,8 @@ import {
 import { acquireDevice, whenLost, type AcquiredDevice } from '../src/gpu/device';
 import { buildModel, type ModelSpec } from '../src/model/model';
 import { decodeSafetensors } from '../src/model/safetensors';
-import { Trainer, type EpochResult, type EvalResult, type Snapshot, type StepProgress } from '../src/model/trainer';
+import { Trainer, type EpochResult, type EvalResult, type Snapshot, type StepProgress, type TrainConfig } from '../src/model/trainer';
+import { Tuner } from '../src/gpu/tune';
 import { CurveChart } from './charts';
 import { forgetModel, keepModel, keptModel } from './keep';
 import { loadMnist } from './mnist-loader';
@@ -108,6 +109,7 @@ const ui = {
   state: $('state'),
   progress: $<HTMLProgressElement>('progress'),
   progressText: $('progress-text'),
+  tuneStatus: $('tune-status'),
   runningLoss: $('running-loss'),
   runningAccuracy: $('running-accuracy'),
   imagesPerSecond: $('images-per-second'),
@@ -455,8 +457,43 @@ async function loadData(): Promise<void> {
 
 // ---------------------------------------------------------------- training
 
-function trainConfig(s: DemoSettings, spec: ModelSpec) {
-  return { model: spec, batchSize: s.batchSize, seed: s.seed, learningRate: s.learningRate };
+/**
+ * Kernel tuning on the user's own GPU: the first time a model shape is
+ * trained on an adapter, the engine times its kernel variants and keeps the
+ * fastest (in localStorage, per adapter and shape), so later runs start at
+ * once. One tuner per device; the progress line says what it is timing.
+ */
+let tuner: Tuner | null = null;
+function tunerFor(device: GPUDevice): Tuner {
+  if (tuner?.device !== device) {
+    tuner = new Tuner(device, {
+      onProgress: ({ index, count, variant }) => {
+        ui.tuneStatus.textContent = `Tuning kernels for your GPU: timing ${variant} (${index + 1} of ${count})…`;
+      },
+    });
+  }
+  return tuner;
+}
+
+/** After a plan is built: what the tuner chose, and what it cost. */
+function showTuning(): void {
+  if (!tuner || tuner.decisions.length === 0) return;
+  const timed = tuner.decisions.filter((d) => d.source === 'measured').length;
+  ui.tuneStatus.textContent =
+    timed > 0
+      ? `Kernels tuned for your GPU: ${timed} of ${tuner.decisions.length} problems timed in ${(tuner.tuningMs / 1000).toFixed(1)} s, kept for next time.`
+      : `Kernels for your GPU: ${tuner.decisions.length} choices from the last visit's tuning.`;
+}
+
+function trainConfig(s: DemoSettings, spec: ModelSpec): TrainConfig {
+  const device = gpu?.device;
+  return {
+    model: spec,
+    batchSize: s.batchSize,
+    seed: s.seed,
+    learningRate: s.learningRate,
+    ...(device && { tune: 'auto' as const, tuner: tunerFor(device) }),
+  };
 }
 
 function clearResults(): void {
@@ -637,6 +674,7 @@ async function afterEpoch(r: Run, res: EpochResult): Promise<void> {
   r.snapshot = await r.trainer.snapshot();
   // trainEpoch already evaluated the test set; use that result.
   showEvaluation(r, r.trainer.lastEvaluation ?? (await r.trainer.evaluate()));
+  showTuning();
   classifyPad();
   void refreshLiveDigits(r, true);
   void keepInBrowser(r);
@@ -730,6 +768,7 @@ async function startTraining(): Promise<void> {
     const train = mnistSubset(mnist.train, settings.trainCount);
     const test = mnistSubset(mnist.test, settings.testCount);
     const trainer = await Trainer.create(gpu.device, trainConfig(settings, spec), { train, test });
+    showTuning();
     const r: Run = { trainer, spec, settings, train, test, targetEpochs: settings.epochs, snapshot: null, epochs: [] };
     run = r;
     r.snapshot = await trainer.snapshot();

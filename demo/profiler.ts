@@ -4,10 +4,11 @@
 // Profiling runs real training steps (Adam updates the weights), so the
 // caller puts a snapshot back afterwards.
 
+import { variantOf } from '../src/gpu/tune';
 import type { StepPlan } from '../src/model/plan';
 
 export interface KernelTime {
-  /** The dispatch's label, e.g. "conv2d forward", and its kernel(s). */
+  /** The dispatch's label, e.g. "conv2d forward", and the kernel variant(s) it runs. */
   label: string;
   kernel: string;
   ms: number;
@@ -82,7 +83,7 @@ export async function profileStep(device: GPUDevice, plan: StepPlan, steps = 3):
         // reorder them when it cannot measure a pass, which reads as 0 here.
         per.push(end > begin ? Number(end - begin) / 1e6 : 0);
       }
-      return { label: d.label, kernel: d.kernel, ms: median(per) };
+      return { label: d.label, kernel: variantOf(d), ms: median(per) };
     });
     return { kernels, totalMs: kernels.reduce((a, k) => a + k.ms, 0), steps };
   } finally {

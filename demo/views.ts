@@ -127,7 +127,9 @@ export function renderKernelTimes(container: HTMLElement, profile: StepProfile, 
     const fill = el('div');
     fill.style.width = `${(100 * k.ms) / max}%`;
     bar.append(fill);
-    tr.append(el('td', k.label, 'name'), bar, el('td', `${k.ms.toFixed(2)} ms`, 'ms'));
+    const name = el('td', k.label, 'name');
+    name.append(el('span', ` ${k.kernel}`, 'variant'));
+    tr.append(name, bar, el('td', `${k.ms.toFixed(2)} ms`, 'ms'));
     body.append(tr);
   }
   const foot = el('tfoot');

@@ -274,6 +274,13 @@ test(`trains ${TRAIN} images for one epoch: live curves, pause/resume, table, te
   const kernels = page.locator('#kernel-times tbody tr');
   expect(await kernels.count()).toBeGreaterThanOrEqual(8);
   await expect(page.locator('#kernel-times tfoot')).toContainText('ms');
+  // The first run on this adapter tuned the kernels and says so.
+  await expect(page.locator('#tune-status')).toContainText('Kernels tuned for your GPU');
+  // Each row names the kernel variant the (tuned) plan runs.
+  const variants = await page.locator('#kernel-times tbody .variant').allTextContents();
+  expect(variants.length).toBe(await kernels.count());
+  for (const v of variants) expect(v.trim()).toMatch(/^[a-z0-9_+ x]+$/);
+  console.log(`[e2e] kernel variants: ${[...new Set(variants.map((v) => v.trim()))].join(', ')}`);
 
   const shot = testInfo.outputPath('trained-page.png');
   await page.screenshot({ path: shot, fullPage: true });
