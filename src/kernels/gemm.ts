@@ -4,6 +4,7 @@ import sgSource from '../../shaders/gemm_sg.wgsl?raw';
 import subgroupCore from '../../shaders/common/subgroup_gemm.wgsl?raw';
 import outF32 from '../../shaders/common/out_f32.wgsl?raw';
 import outVec4 from '../../shaders/common/out_vec4.wgsl?raw';
+import { activationCode, activationCore, shapeActivation, type ActivationName } from './activation';
 import { ShapeError } from '../errors';
 import { dummyStorage, requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
 import { subgroupLanes } from '../gpu/device';
@@ -17,7 +18,8 @@ export interface GemmBuffers {
 }
 
 /**
- * C(m, n) = op(A)·op(B) [+ bias(n) broadcast over rows] [then ReLU]; overwrites C.
+ * C(m, n) = f(op(A)·op(B) [+ bias(n) broadcast over rows]); overwrites C. f is
+ * `activation` (default linear; `relu: true` is short for 'relu').
  * A is stored row-major (m, k), or (k, m) when transA. B is stored (k, n), or
  * (n, k) when transB.
  */
@@ -28,11 +30,12 @@ export interface GemmShape {
   transA?: boolean;
   transB?: boolean;
   bias?: boolean;
+  activation?: ActivationName;
   relu?: boolean;
 }
 
 const BINDINGS = ['c', 'a', 'b', 'bias'] as const;
-const PARAMS = ['m', 'n', 'k', 'use_bias', 'relu'] as const;
+const PARAMS = ['m', 'n', 'k', 'use_bias'] as const;
 
 /** Pipeline constants of one tiled-GEMM variant. */
 export interface GemmTiledOptions {
@@ -51,6 +54,8 @@ export interface GemmTiledOptions {
   tileN?: number;
   /** Depth of one step through k: a multiple of 4. */
   tileK?: number;
+  /** The fused epilogue's activation (default linear). */
+  activation?: ActivationName;
 }
 
 /**
@@ -93,6 +98,7 @@ export function gemmTiledSpecFor(opts: GemmTiledOptions = {}): KernelSpec {
   return {
     name: 'gemm_tiled',
     source: tiledSource,
+    includes: [activationCore],
     bindings: BINDINGS,
     params: PARAMS,
     constants: {
@@ -105,6 +111,7 @@ export function gemmTiledSpecFor(opts: GemmTiledOptions = {}): KernelSpec {
       WORKGROUP_X: tileN / per,
       WORKGROUP_Y: tileM / per,
       TILE_K: tileK,
+      ACTIVATION: activationCode('gemm_tiled', opts.activation),
     },
   };
 }
@@ -114,10 +121,11 @@ export const gemmTiledSpec: KernelSpec = gemmTiledSpecFor();
 
 const NAIVE_WORKGROUP = { x: 16, y: 16 } as const;
 
-export function gemmNaiveSpecFor(opts: { transA?: boolean; transB?: boolean } = {}): KernelSpec {
+export function gemmNaiveSpecFor(opts: { transA?: boolean; transB?: boolean; activation?: ActivationName } = {}): KernelSpec {
   return {
     name: 'gemm_naive',
     source: naiveSource,
+    includes: [activationCore],
     bindings: BINDINGS,
     params: PARAMS,
     constants: {
@@ -125,6 +133,7 @@ export function gemmNaiveSpecFor(opts: { transA?: boolean; transB?: boolean } = 
       TRANS_B: opts.transB ? 1 : 0,
       WORKGROUP_X: NAIVE_WORKGROUP.x,
       WORKGROUP_Y: NAIVE_WORKGROUP.y,
+      ACTIVATION: activationCode('gemm_naive', opts.activation),
     },
   };
 }
@@ -148,7 +157,8 @@ function validate(where: string, buffers: GemmBuffers, shape: GemmShape): Record
     if (!buffers.bias) throw new ShapeError(where, 'bias', 'shape.bias is set but no bias buffer was given');
     requireFits(where, 'bias', buffers.bias, n);
   }
-  return { m, n, k, use_bias: shape.bias ? 1 : 0, relu: shape.relu ? 1 : 0 };
+  activationCode(where, shapeActivation(shape)); // validates the name
+  return { m, n, k, use_bias: shape.bias ? 1 : 0 };
 }
 
 function requireGrid(where: string, device: GPUDevice, x: number, y: number): void {
@@ -269,7 +279,7 @@ export function subgroupGrid(
   return [gx, gy, gz];
 }
 
-/** C = op(A)·op(B) [+ bias] [ReLU] on the given core (default: defaultGemmCore). */
+/** C = f(op(A)·op(B) [+ bias]) on the given core (default: defaultGemmCore). */
 export async function prepareGemm(
   device: GPUDevice,
   buffers: GemmBuffers,
@@ -303,6 +313,7 @@ export async function prepareGemmTiled(
     vec4B: (shape.transB ? k : n) % 4 === 0,
     vec4C: n % 4 === 0,
     ...tiles,
+    activation: shapeActivation(shape),
   });
   const kernel = await getKernel(device, spec);
   const resources = { c: buffers.c, a: buffers.a, b: buffers.b, bias: biasOrDummy(device, buffers) };
@@ -319,14 +330,27 @@ export function subgroupOutput(cols: number): string {
 }
 
 /** The subgroup kernel's spec: SG lanes, CQ column quads per lane, rows of n. */
-export function gemmSgSpecFor(opts: { transA?: boolean; transB?: boolean; SG: number; CQ: number; n: number }): KernelSpec {
+export function gemmSgSpecFor(opts: {
+  transA?: boolean;
+  transB?: boolean;
+  SG: number;
+  CQ: number;
+  n: number;
+  activation?: ActivationName;
+}): KernelSpec {
   return {
     name: 'gemm_sg',
     source: sgSource,
-    includes: [subgroupCore, subgroupOutput(opts.n)],
+    includes: [subgroupCore, activationCore, subgroupOutput(opts.n)],
     bindings: ['out', 'a', 'b', 'bias'],
     params: PARAMS,
-    constants: { TRANS_A: opts.transA ? 1 : 0, TRANS_B: opts.transB ? 1 : 0, SG: opts.SG, CQ: opts.CQ },
+    constants: {
+      TRANS_A: opts.transA ? 1 : 0,
+      TRANS_B: opts.transB ? 1 : 0,
+      SG: opts.SG,
+      CQ: opts.CQ,
+      ACTIVATION: activationCode('gemm_sg', opts.activation),
+    },
   };
 }
 
@@ -352,7 +376,7 @@ export async function prepareGemmSubgroup(
   const workgroups = subgroupGrid(device, label, shape.m, shape.n, tiles);
   const kernel = await getKernel(
     device,
-    gemmSgSpecFor({ transA: shape.transA, transB: shape.transB, ...tiles, n: shape.n }),
+    gemmSgSpecFor({ transA: shape.transA, transB: shape.transB, ...tiles, n: shape.n, activation: shapeActivation(shape) }),
   );
   const resources = { out: buffers.c, a: buffers.a, b: buffers.b, bias: biasOrDummy(device, buffers) };
   return kernel.prepare({ label, resources, params, workgroups });
@@ -369,7 +393,10 @@ export async function prepareGemmNaive(
   const x = Math.ceil(shape.n / NAIVE_WORKGROUP.x);
   const y = Math.ceil(shape.m / NAIVE_WORKGROUP.y);
   requireGrid(label, device, x, y);
-  const kernel = await getKernel(device, gemmNaiveSpecFor({ transA: shape.transA, transB: shape.transB }));
+  const kernel = await getKernel(
+    device,
+    gemmNaiveSpecFor({ transA: shape.transA, transB: shape.transB, activation: shapeActivation(shape) }),
+  );
   const resources = { c: buffers.c, a: buffers.a, b: buffers.b, bias: biasOrDummy(device, buffers) };
   return kernel.prepare({ label, resources, params, workgroups: [x, y] });
 }
