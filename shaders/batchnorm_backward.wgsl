@@ -7,12 +7,12 @@
 //   dy, x: (rows, C)
 //   mean, variance, gamma, beta: (C)
 //   sums:  (2, C)  [dbeta | dgamma]
-// Elementwise, one invocation per element; c = i % C.
+// Layout as batchnorm_forward (chunks of rows x channel groups, no division).
 
 struct Params {
-  n: u32,
-  channels: u32,
   rows: u32,
+  channels: u32,
+  chunk_rows: u32,
   epsilon: f32,
 }
 
@@ -26,21 +26,33 @@ struct Params {
 @group(0) @binding(7) var<storage, read> sums: array<f32>;
 @group(0) @binding(8) var<uniform> params: Params;
 
-override WORKGROUP_SIZE: u32 = 256;
+override WORKGROUP_COLS: u32 = 32;
+override WORKGROUP_ROWS: u32 = 4;
 
-@compute @workgroup_size(WORKGROUP_SIZE)
+@compute @workgroup_size(WORKGROUP_COLS, WORKGROUP_ROWS)
 fn main(
-  @builtin(global_invocation_id) gid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(local_invocation_id) lid: vec3u,
 ) {
-  let i = gid.x + gid.y * groups.x * WORKGROUP_SIZE;
-  if (i >= params.n) {
+  let C = params.channels;
+  let c = wid.x * WORKGROUP_COLS + lid.x;
+  if (c >= C) {
     return;
   }
-  let c = i % params.channels;
+  let start = wid.y * params.chunk_rows;
+  let end = min(start + params.chunk_rows, params.rows);
+  let mu = mean[c];
   let inv = inverseSqrt(variance[c] + params.epsilon);
-  let xhat = (x[i] - mean[c]) * inv;
-  let grad = dy[i] * activate_grad(vec4(gamma[c] * xhat + beta[c])).x;
-  let r = 1.0 / f32(params.rows);
-  dx[i] = gamma[c] * inv * (grad - sums[c] * r - xhat * (sums[params.channels + c] * r));
+  let ga = gamma[c];
+  let be = beta[c];
+  let per_row = 1.0 / f32(params.rows);
+  let mean_g = sums[c] * per_row;
+  let mean_gx = sums[C + c] * per_row;
+  let k = ga * inv;
+  for (var r = start + lid.y; r < end; r += WORKGROUP_ROWS) {
+    let i = r * C + c;
+    let xhat = (x[i] - mu) * inv;
+    let grad = dy[i] * activate_grad(vec4(ga * xhat + be)).x;
+    dx[i] = k * (grad - mean_g - xhat * mean_gx);
+  }
 }

@@ -6,11 +6,16 @@
 //   mean:     (C)  the batch mean in training (batchnorm_stats_reduce), the
 //   variance: (C)    moving averages in evaluation and prediction
 //   gamma, beta: (C)
-// Elementwise, one invocation per element; c = i % C (NHWC / (N, units)).
+// Layout as batchnorm_stats: workgroup (x, g) owns WORKGROUP_COLS adjacent
+// channels of the rows of chunk g, invocation (c, r) rows r, r + WORKGROUP_ROWS,
+// ... of channel c. A thread's channel is fixed, so its scale and shift are
+// computed once, and no thread divides by C (an integer division per element
+// runs lane by lane on the CPU adapters: 5x slower at conv1 of the paper CNN).
 
 struct Params {
-  n: u32,
+  rows: u32,
   channels: u32,
+  chunk_rows: u32,
   epsilon: f32,
 }
 
@@ -22,19 +27,25 @@ struct Params {
 @group(0) @binding(5) var<storage, read> beta: array<f32>;
 @group(0) @binding(6) var<uniform> params: Params;
 
-override WORKGROUP_SIZE: u32 = 256;
+override WORKGROUP_COLS: u32 = 32;
+override WORKGROUP_ROWS: u32 = 4;
 
-@compute @workgroup_size(WORKGROUP_SIZE)
+@compute @workgroup_size(WORKGROUP_COLS, WORKGROUP_ROWS)
 fn main(
-  @builtin(global_invocation_id) gid: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(local_invocation_id) lid: vec3u,
 ) {
-  // A 2-D grid covers n beyond 65535 workgroups.
-  let i = gid.x + gid.y * groups.x * WORKGROUP_SIZE;
-  if (i >= params.n) {
+  let C = params.channels;
+  let c = wid.x * WORKGROUP_COLS + lid.x;
+  if (c >= C) {
     return;
   }
-  let c = i % params.channels;
+  let start = wid.y * params.chunk_rows;
+  let end = min(start + params.chunk_rows, params.rows);
   let scale = gamma[c] * inverseSqrt(variance[c] + params.epsilon);
-  y[i] = activate(vec4((x[i] - mean[c]) * scale + beta[c])).x;
+  let shift = beta[c] - mean[c] * scale;
+  for (var r = start + lid.y; r < end; r += WORKGROUP_ROWS) {
+    let i = r * C + c;
+    y[i] = activate(vec4(x[i] * scale + shift)).x;
+  }
 }

@@ -21,7 +21,7 @@ import backwardReduceSource from '../../shaders/batchnorm_backward_reduce.wgsl?r
 import backwardSource from '../../shaders/batchnorm_backward.wgsl?raw';
 import { ShapeError } from '../errors';
 import { createStorage, dummyStorage, requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
-import { getKernel, grid1d, sequence, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
+import { getKernel, sequence, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
 import { activationCode, activationCore, type ActivationName } from './activation';
 
 /** Keras's defaults. */
@@ -40,7 +40,6 @@ export interface BatchNormShape {
 }
 
 const INVOCATIONS = 128;
-const ELEMENTWISE = 256;
 const PER_CHANNEL = 64;
 /** At most this many chunks: the reductions over chunks stay short. */
 const MAX_CHUNKS = 64;
@@ -84,14 +83,16 @@ const statsReduceSpecFor = (update: boolean): KernelSpec => ({
   params: ['rows', 'channels', 'chunk_rows', 'chunks', 'momentum'],
   constants: { WORKGROUP_SIZE: PER_CHANNEL, UPDATE_MOVING: update ? 1 : 0 },
 });
-const forwardSpecFor = (activation: number): KernelSpec => ({
-  name: 'batchnorm_forward',
-  source: forwardSource,
-  includes: [activationCore],
-  bindings: ['y', 'x', 'mean', 'variance', 'gamma', 'beta'],
-  params: ['n', 'channels', 'epsilon'],
-  constants: { WORKGROUP_SIZE: ELEMENTWISE, ACTIVATION: activation },
-});
+const forwardSpecFor = (cols: number, activation: number) =>
+  chunkSpec(
+    'batchnorm_forward',
+    forwardSource,
+    ['y', 'x', 'mean', 'variance', 'gamma', 'beta'],
+    ['rows', 'channels', 'chunk_rows', 'epsilon'],
+    cols,
+    [activationCore],
+    activation,
+  );
 const sumsSpecFor = (cols: number, activation: number) =>
   chunkSpec(
     'batchnorm_backward_sums',
@@ -109,22 +110,24 @@ const backwardReduceSpec: KernelSpec = {
   params: ['channels', 'chunks'],
   constants: { WORKGROUP_SIZE: PER_CHANNEL },
 };
-const backwardSpecFor = (activation: number): KernelSpec => ({
-  name: 'batchnorm_backward',
-  source: backwardSource,
-  includes: [activationCore],
-  bindings: ['dx', 'dy', 'x', 'mean', 'variance', 'gamma', 'beta', 'sums'],
-  params: ['n', 'channels', 'rows', 'epsilon'],
-  constants: { WORKGROUP_SIZE: ELEMENTWISE, ACTIVATION: activation },
-});
+const backwardSpecFor = (cols: number, activation: number) =>
+  chunkSpec(
+    'batchnorm_backward',
+    backwardSource,
+    ['dx', 'dy', 'x', 'mean', 'variance', 'gamma', 'beta', 'sums'],
+    ['rows', 'channels', 'chunk_rows', 'epsilon'],
+    cols,
+    [activationCore],
+    activation,
+  );
 
 /** The specs at the paper CNN's conv1 (32 channels) and relu, for the reflection test. */
 export const batchNormStatsSpec = statsSpecFor(32);
 export const batchNormStatsReduceSpec = statsReduceSpecFor(true);
-export const batchNormForwardSpec = forwardSpecFor(1);
+export const batchNormForwardSpec = forwardSpecFor(32, 1);
 export const batchNormBackwardSumsSpec = sumsSpecFor(32, 1);
 export { backwardReduceSpec as batchNormBackwardReduceSpec };
-export const batchNormBackwardSpec = backwardSpecFor(1);
+export const batchNormBackwardSpec = backwardSpecFor(32, 1);
 
 function validate(where: string, shape: BatchNormShape) {
   const { rows, channels } = shape;
@@ -135,10 +138,6 @@ function validate(where: string, shape: BatchNormShape) {
   if (!(momentum >= 0 && momentum <= 1)) throw new ShapeError(where, 'momentum', `must be in [0, 1], got ${momentum}`);
   if (rows * channels >= 2 ** 31) throw new ShapeError(where, 'rows', `${rows * channels} elements exceed 2^31`);
   return { rows, channels, epsilon, momentum, activation: activationCode(where, shape.activation), n: rows * channels };
-}
-
-function elementGrid(device: GPUDevice, n: number) {
-  return grid1d(Math.ceil(n / ELEMENTWISE), device.limits.maxComputeWorkgroupsPerDimension);
 }
 
 export interface BatchNormStatsBuffers {
@@ -218,12 +217,13 @@ export async function prepareBatchNormForward(
   requireFits(label, 'y', buffers.y, s.n);
   requireFits(label, 'x', buffers.x, s.n);
   for (const name of ['mean', 'variance', 'gamma', 'beta'] as const) requireFits(label, name, buffers[name], s.channels);
-  const kernel = await getKernel(device, forwardSpecFor(s.activation));
+  const plan = batchNormPlan(s);
+  const kernel = await getKernel(device, forwardSpecFor(plan.workgroupCols, s.activation));
   return kernel.prepare({
     label,
     resources: { ...buffers },
-    params: { n: s.n, channels: s.channels, epsilon: s.epsilon },
-    workgroups: elementGrid(device, s.n),
+    params: { rows: s.rows, channels: s.channels, chunk_rows: plan.chunkRows, epsilon: s.epsilon },
+    workgroups: [plan.colGroups, plan.chunks],
   });
 }
 
@@ -258,7 +258,7 @@ export async function prepareBatchNormBackward(
   const [sumsKernel, reduce, dxKernel] = await Promise.all([
     getKernel(device, sumsSpecFor(plan.workgroupCols, s.activation)),
     getKernel(device, backwardReduceSpec),
-    getKernel(device, backwardSpecFor(s.activation)),
+    getKernel(device, backwardSpecFor(plan.workgroupCols, s.activation)),
   ]);
   const partial = createStorage(device, plan.chunks * 2 * s.channels * 4, `${label} partial`);
   const sums = createStorage(device, 2 * s.channels * 4, `${label} sums`);
@@ -279,8 +279,8 @@ export async function prepareBatchNormBackward(
     dxKernel.prepare({
       label: `${label} dx`,
       resources: { dx: buffers.dx, dy: buffers.dy, x: buffers.x, ...stats, sums },
-      params: { n: s.n, channels: s.channels, rows: s.rows, epsilon: s.epsilon },
-      workgroups: elementGrid(device, s.n),
+      params: { rows: s.rows, channels: s.channels, chunk_rows: plan.chunkRows, epsilon: s.epsilon },
+      workgroups: [plan.colGroups, plan.chunks],
     }),
   ]);
   return { ...all, destroy() { all.destroy(); partial.destroy(); sums.destroy(); } };
