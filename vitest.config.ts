@@ -1,20 +1,15 @@
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
+import { readFileSync } from 'node:fs';
 
 // Dawn picks its Vulkan driver when it loads; set it before any worker starts
 // (forks inherit the real process environment, threads would not).
 process.env.VK_ICD_FILENAMES ??= '/usr/share/vulkan/icd.d/lvp_icd.json';
 
-export const CHROMIUM_FLAGS = [
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--enable-unsafe-webgpu',
-  '--enable-unsafe-swiftshader',
-  '--use-webgpu-adapter=swiftshader',
-];
+// Headless Chromium with SwiftShader as its WebGPU adapter (the notes on
+// WebGPU without a GPU say why each flag is there); playwright.config.ts and
+// test/package/run.mjs use the same list.
+export const CHROMIUM_FLAGS: string[] = JSON.parse(readFileSync(new URL('./test/chromium-flags.json', import.meta.url), 'utf8'));
 
 // GPU tests run on both adapters; Node-only tests (reflection, files, CLI)
 // run in the node project only.

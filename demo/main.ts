@@ -535,27 +535,42 @@ async function refreshLiveDigits(r: Run, force = false): Promise<void> {
 }
 
 /** "about 3 min left" from the measured time per step; empty until there is one. */
-function timeLeft(r: Run, p: StepProgress): string {
+function timeLeft(r: Run, p: StepProgress, sinceMs = 0): string {
   const ms = r.trainer.msPerStep;
   if (!(ms > 0)) return '';
   const steps = (r.targetEpochs - p.epoch - 1) * p.steps + (p.steps - p.step);
-  const s = (steps * ms) / 1000;
+  const s = Math.max(0, steps * ms - sinceMs) / 1000;
   if (s < 60) return ` · about ${Math.max(1, Math.round(s))} s left`;
   if (s < 3600) return ` · about ${Math.round(s / 60)} min left`;
   return ` · about ${(s / 3600).toFixed(1)} h left`;
 }
 
 let maxSubmitMs = 0;
+/** The last report, for the ticker that counts the time left down between reports. */
+let lastReport: { r: Run; p: StepProgress; at: number } | null = null;
+
+// A step can take seconds on a weak adapter: between reports, the time left
+// still moves once a second (a display timer only; training never waits on it).
+setInterval(() => {
+  if (phase !== 'training' || !lastReport || run !== lastReport.r) return;
+  const { r, p, at } = lastReport;
+  const since = performance.now() - at;
+  ui.progressText.textContent = progressLine(r, p, since);
+}, 1000);
+
+function progressLine(r: Run, p: StepProgress, sinceMs = 0): string {
+  const overall = (p.epoch + p.step / p.steps) / r.targetEpochs;
+  return `epoch ${p.epoch + 1} of ${r.targetEpochs} · step ${int(p.step)} of ${int(p.steps)} · ` + `${Math.floor(100 * overall)}%${timeLeft(r, p, sinceMs)}`;
+}
 
 function onProgress(r: Run, p: StepProgress): void {
   unsaved = true;
   const fraction = p.step / p.steps;
-  const overall = (p.epoch + fraction) / r.targetEpochs;
-  timeline.push({ event: 'progress', at: performance.now(), step: p.step, ms: p.submitMs });
+  const now = performance.now();
+  timeline.push({ event: 'progress', at: now, step: p.step, ms: p.submitMs });
+  lastReport = { r, p, at: now };
   ui.progress.value = fraction;
-  ui.progressText.textContent =
-    `epoch ${p.epoch + 1} of ${r.targetEpochs} · step ${int(p.step)} of ${int(p.steps)} · ` +
-    `${Math.floor(100 * overall)}%${timeLeft(r, p)}`;
+  ui.progressText.textContent = progressLine(r, p);
   ui.runningLoss.textContent = num(p.loss);
   ui.runningAccuracy.textContent = pct(p.accuracy);
   ui.imagesPerSecond.textContent = int(p.imagesPerSecond);

@@ -30,9 +30,18 @@ const TYPE_CODES: Record<number, { type: IdxType; size: number }> = {
 
 const hex = (b: number) => '0x' + b.toString(16).padStart(2, '0');
 
+/** What a caller expects of a file: checked right after the header is read. */
+export interface IdxExpect {
+  type?: IdxType;
+  ndim?: number;
+  /** What the file should hold, for messages: 'MNIST labels (u8, 1 dim)'. */
+  what?: string;
+}
+
 export function parseIdx(
   input: Uint8Array | ArrayBuffer,
   file: string,
+  expect: IdxExpect = {},
 ): IdxTensor {
   const bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
   const fail = (what: string): never => {
@@ -74,6 +83,21 @@ export function parseIdx(
   const dims: number[] = [];
   for (let i = 0; i < ndim; i++) {
     dims.push(view.getUint32(4 + 4 * i, false));
+  }
+  // Before any size is computed from them: a wrong type code or dimension
+  // count would otherwise read as "truncated" or "trailing bytes".
+  if (
+    (expect.type !== undefined && type !== expect.type) ||
+    (expect.ndim !== undefined && ndim !== expect.ndim)
+  ) {
+    const want =
+      expect.what ??
+      [expect.type, expect.ndim !== undefined ? `${expect.ndim} dims` : '']
+        .filter((x) => x)
+        .join(', ');
+    fail(
+      `expected ${want}, found ${type} with dims ${dims.join('x')} (type code ${hex(bytes[2])})`,
+    );
   }
   const zero = dims.indexOf(0);
   if (zero >= 0) fail(`dimension ${zero} is 0 (dims ${dims.join('x')})`);

@@ -27,14 +27,22 @@ export function parseMnist(
   labels: Uint8Array | ArrayBuffer,
   files: { images: string; labels: string },
 ): MnistSplit {
-  const img = parseIdx(images, files.images);
+  const img = parseIdx(images, files.images, {
+    type: 'u8',
+    ndim: 3,
+    what: 'MNIST images (u8, 3 dims: count x rows x cols)',
+  });
   if (img.type !== 'u8' || img.dims.length !== 3) {
     throw new FileFormatError(
       files.images,
       `expected MNIST images (u8, 3 dims: count x rows x cols), found ${img.type} with dims ${img.dims.join('x')}`,
     );
   }
-  const lab = parseIdx(labels, files.labels);
+  const lab = parseIdx(labels, files.labels, {
+    type: 'u8',
+    ndim: 1,
+    what: 'MNIST labels (u8, 1 dim: count)',
+  });
   if (lab.type !== 'u8' || lab.dims.length !== 1) {
     throw new FileFormatError(
       files.labels,

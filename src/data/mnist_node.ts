@@ -19,28 +19,28 @@ async function readBytes(path: string): Promise<Uint8Array> {
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
-async function loadSplit(
-  dir: string,
-  names: { images: string; labels: string },
-): Promise<MnistSplit> {
-  const files = {
-    images: join(dir, names.images),
-    labels: join(dir, names.labels),
-  };
-  const [images, labels] = await Promise.all([
-    readBytes(files.images),
-    readBytes(files.labels),
-  ]);
-  return parseMnist(images, labels, files);
-}
-
+/**
+ * The four files are read at once, but checked in a fixed order (training
+ * images, training labels, test images, test labels): when several are bad,
+ * the error names the same one every time.
+ */
 export async function loadMnistNode(
   dir?: string,
 ): Promise<{ train: MnistSplit; test: MnistSplit }> {
   const root = dir ?? mnistDataDir();
-  const [train, test] = await Promise.all([
-    loadSplit(root, MNIST_FILES.train),
-    loadSplit(root, MNIST_FILES.test),
-  ]);
-  return { train, test };
+  const paths = (names: { images: string; labels: string }) => ({
+    images: join(root, names.images),
+    labels: join(root, names.labels),
+  });
+  const train = paths(MNIST_FILES.train);
+  const test = paths(MNIST_FILES.test);
+  const reads = await Promise.allSettled([train.images, train.labels, test.images, test.labels].map(readBytes));
+  const bytes = reads.map((r) => {
+    if (r.status === 'rejected') throw r.reason;
+    return r.value;
+  });
+  return {
+    train: parseMnist(bytes[0], bytes[1], train),
+    test: parseMnist(bytes[2], bytes[3], test),
+  };
 }

@@ -1,4 +1,4 @@
-import { ShapeError } from '../errors';
+import { AdapterLimitError, ShapeError } from '../errors';
 
 // Small helpers to make and read storage buffers. Used by tests, benchmarks
 // and the scheduler's setup; nothing here runs in the training loop.
@@ -8,13 +8,66 @@ export function storageUsage(): number {
   return GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 }
 
-/** A storage buffer of at least `bytes` (rounded to 4, never 0). */
-export function createStorage(device: GPUDevice, bytes: number, label: string): GPUBuffer {
-  return device.createBuffer({
-    label,
-    size: Math.max(16, Math.ceil(bytes / 16) * 16),
-    usage: storageUsage(),
+/** The size createStorage gives a buffer of `bytes` (rounded up to 16, never 0). */
+export function storageBytes(bytes: number): number {
+  return Math.max(16, Math.ceil(bytes / 16) * 16);
+}
+
+/**
+ * The largest storage buffer this device can both create and bind whole, and
+ * the limit that sets it. Every tensor buffer is bound whole somewhere.
+ */
+export function storageLimit(device: GPUDevice): { limit: string; bytes: number } {
+  const { maxStorageBufferBindingSize: bind, maxBufferSize: size } = device.limits;
+  return size < bind ? { limit: 'maxBufferSize', bytes: size } : { limit: 'maxStorageBufferBindingSize', bytes: bind };
+}
+
+/** A buffer a plan will create: its size, and its bytes per sample when it scales with the batch. */
+export interface PlannedBuffer {
+  label: string;
+  bytes: number;
+  perSampleBytes?: number;
+}
+
+/**
+ * Throws AdapterLimitError for the largest of `buffers` the device cannot
+ * hold, naming it, its size, the limit and the largest batch size at which
+ * every batch-sized buffer of the list would fit. Called before anything is
+ * created, so that a batch too big fails here and not as a GPU validation
+ * error (which WebGPU reports to the host's uncapturederror, not to us).
+ */
+export function checkPlannedBuffers(device: GPUDevice, where: string, buffers: PlannedBuffer[]): void {
+  const max = storageLimit(device);
+  let worst: PlannedBuffer | null = null;
+  for (const b of buffers) {
+    if (storageBytes(b.bytes) > max.bytes && (!worst || b.bytes > worst.bytes)) worst = b;
+  }
+  if (!worst) return;
+  let fitsBatch: number | undefined;
+  if (worst.perSampleBytes) {
+    fitsBatch = Infinity;
+    for (const b of buffers) {
+      if (b.perSampleBytes) fitsBatch = Math.min(fitsBatch, Math.floor(max.bytes / b.perSampleBytes));
+    }
+  }
+  throw new AdapterLimitError(max.limit, storageBytes(worst.bytes), max.bytes, `${where}: buffer '${worst.label}'`, {
+    offeredBy: 'device',
+    buffer: worst.label,
+    fitsBatch,
   });
+}
+
+/**
+ * A storage buffer of at least `bytes` (rounded to 16, never 0). A size the
+ * device cannot hold is an AdapterLimitError before anything is created.
+ */
+export function createStorage(device: GPUDevice, bytes: number, label: string): GPUBuffer {
+  const size = storageBytes(bytes);
+  const max = storageLimit(device);
+  if (size > max.bytes) {
+    throw new AdapterLimitError(max.limit, size, max.bytes, `buffer '${label}'`, { offeredBy: 'device', buffer: label });
+  }
+  return device.createBuffer({ label, size, usage: storageUsage() });
 }
 
 export function uploadStorage(

@@ -63,12 +63,79 @@ export interface AcquiredDevice {
   hasTimestamps: boolean;
 }
 
-/** Throws AdapterLimitError when `limits` is below what the engine needs. */
-export function checkLimits(limits: GPUSupportedLimits, where: string): void {
+/**
+ * Throws AdapterLimitError when `limits` is below what the engine needs.
+ * `offeredBy` says whose limits they are: an adapter's (what a device could
+ * get) or a device's (what a host's device was given).
+ */
+export function checkLimits(
+  limits: GPUSupportedLimits,
+  where: string,
+  offeredBy: 'adapter' | 'device' = 'adapter',
+): void {
   for (const [name, min] of Object.entries(ENGINE_MIN_LIMITS)) {
     const have = limits[name as keyof GPUSupportedLimits] as number;
-    if (have < min) throw new AdapterLimitError(name, min, have, where);
+    if (!(have >= min)) throw new AdapterLimitError(name, min, have, where, { offeredBy });
   }
+}
+
+/** Checks a device the engine is handed (by a host or by acquireDevice). */
+export function checkDevice(device: GPUDevice, where: string): void {
+  checkLimits(device.limits, `${where}: device${device.label ? ` '${device.label}'` : ''}`, 'device');
+}
+
+/**
+ * What the engine knows about a device's loss, shared by every engine object
+ * on that device. The device's `lost` promise gets ONE reaction per device,
+ * which holds this record and nothing else: no trainer is reachable from the
+ * device, so a trainer dropped without destroy() can still be collected.
+ * Waiters add themselves to `waiters` for as long as they wait and remove
+ * themselves after, so nothing accumulates per call.
+ */
+export interface LostWatch {
+  error: DeviceLostError | null;
+  waiters: Set<(e: DeviceLostError) => void>;
+}
+
+const lostWatches = new WeakMap<GPUDevice, LostWatch>();
+
+export function lostWatch(device: GPUDevice): LostWatch {
+  let watch = lostWatches.get(device);
+  if (!watch) {
+    const w: LostWatch = { error: null, waiters: new Set() };
+    whenLost(device).then((e) => {
+      w.error = e;
+      for (const wake of [...w.waiters]) wake(e);
+      w.waiters.clear();
+    });
+    lostWatches.set(device, w);
+    watch = w;
+  }
+  return watch;
+}
+
+/**
+ * `p`, or a rejection with the DeviceLostError if the device is lost first.
+ * Adds no lasting reaction to anything: the waiter is removed once `p` settles.
+ */
+export function raceLost<T>(watch: LostWatch, p: Promise<T>): Promise<T> {
+  if (watch.error) {
+    p.catch(() => {});
+    return Promise.reject(watch.error);
+  }
+  return new Promise<T>((resolve, reject) => {
+    watch.waiters.add(reject);
+    p.then(
+      (v) => {
+        watch.waiters.delete(reject);
+        resolve(v);
+      },
+      (e) => {
+        watch.waiters.delete(reject);
+        reject(e);
+      },
+    );
+  });
 }
 
 export function describeAdapter(adapter: GPUAdapter): string {
@@ -107,7 +174,7 @@ export async function acquireDevice(
     );
   }
   const adapterName = describeAdapter(adapter);
-  checkLimits(adapter.limits, `adapter ${adapterName}`);
+  checkLimits(adapter.limits, `adapter ${adapterName}`, 'adapter');
   const requiredLimits: Record<string, number> = {};
   for (const name of LIMITS_AT_ADAPTER_MAX) {
     requiredLimits[name] = adapter.limits[name];

@@ -238,31 +238,38 @@ export class Kernel {
         throw new ShaderError(`${file}: no override constant named '${key}'`);
       }
     }
+    // The scope wraps only the synchronous creations and is popped before
+    // the first await: a host's own errors meanwhile, and a host's own
+    // scopes, are never ours. The pipeline's failure comes back as the
+    // GPUPipelineError its promise rejects with.
     device.pushErrorScope('validation');
     const module = device.createShaderModule({ label: spec.name, code });
     const layout = device.createBindGroupLayout({
       label: `${spec.name} layout`,
       entries: reflection.bindings.map(layoutEntry),
     });
+    const pipelineLayout = device.createPipelineLayout({
+      label: `${spec.name} pipeline layout`,
+      bindGroupLayouts: [layout],
+    });
+    const creating = device.createComputePipelineAsync({
+      label: spec.name,
+      layout: pipelineLayout,
+      compute: {
+        module,
+        entryPoint: spec.entryPoint ?? 'main',
+        constants: spec.constants,
+      },
+    });
+    const scope = device.popErrorScope();
     let pipeline: GPUComputePipeline | undefined;
     let pipelineError: unknown;
     try {
-      pipeline = await device.createComputePipelineAsync({
-        label: spec.name,
-        layout: device.createPipelineLayout({
-          label: `${spec.name} pipeline layout`,
-          bindGroupLayouts: [layout],
-        }),
-        compute: {
-          module,
-          entryPoint: spec.entryPoint ?? 'main',
-          constants: spec.constants,
-        },
-      });
+      pipeline = await creating;
     } catch (e) {
       pipelineError = e;
     }
-    const scopeError = await device.popErrorScope();
+    const scopeError = await scope;
     if (pipelineError || scopeError || !pipeline) {
       const lines = await compileMessages(module, file, prefixLines);
       const detail =

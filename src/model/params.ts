@@ -43,10 +43,15 @@ export class ParamStore {
     this.totalFloats = Math.max(offset, 4);
     this.trainableFloats = ordered.every(trainable) ? this.totalFloats : trainableEnd;
     const bytes = this.totalFloats * 4;
-    this.params = createStorage(device, bytes, 'params');
-    this.grads = createStorage(device, bytes, 'grads');
-    this.m = createStorage(device, bytes, 'adam m');
-    this.v = createStorage(device, bytes, 'adam v');
+    // If one of the four cannot be made, the ones before it are freed.
+    const made: GPUBuffer[] = [];
+    try {
+      for (const label of ['params', 'grads', 'adam m', 'adam v']) made.push(createStorage(device, bytes, label));
+    } catch (e) {
+      for (const b of made) b.destroy();
+      throw e;
+    }
+    [this.params, this.grads, this.m, this.v] = made;
   }
 
   slot(name: string): ParamSlot {

@@ -22,7 +22,7 @@
 // and step_advance. Batchnorm's moving statistics are updated in the forward
 // pass of training (its stats kernel) and read by eval and predict plans.
 
-import { createStorage, type BufferRef } from '../gpu/buffers';
+import { createStorage, type BufferRef, type PlannedBuffer } from '../gpu/buffers';
 import { sequence, type PreparedDispatch } from '../gpu/kernel';
 import { prepareAdam } from '../kernels/adam';
 import { prepareBatchNormBackward, prepareBatchNormForward, prepareBatchNormStats, type BatchNormShape } from '../kernels/batchnorm';
@@ -98,7 +98,14 @@ export class StepPlan {
 
   static async create(device: GPUDevice, model: Model, store: ParamStore, options: PlanOptions): Promise<StepPlan> {
     const plan = new StepPlan(device, model, store, options);
-    await plan.build();
+    try {
+      await plan.build();
+    } catch (e) {
+      // Whatever was created before the failure goes, so a failed create
+      // leaves nothing on the host's device.
+      plan.destroy();
+      throw e;
+    }
     return plan;
   }
 
@@ -382,6 +389,44 @@ export class StepPlan {
     for (const d of this.dispatches) d.destroy();
     for (const b of this.owned) b.destroy();
   }
+}
+
+/**
+ * The activation and gradient buffers a plan of this model and batch size
+ * will create, with their sizes: what Trainer.create checks against the
+ * device's limits before creating anything. Backward buffers have the size of
+ * the forward activation at the same place. (Kernel workspaces are sized by
+ * the kernels to fit; createStorage checks those as they are made.)
+ */
+export function planBuffers(model: Model, options: Pick<PlanOptions, 'batch' | 'mode'>): PlannedBuffer[] {
+  const B = options.batch;
+  const train = options.mode === 'train';
+  const out: PlannedBuffer[] = [];
+  const add = (label: string, perSampleFloats: number) =>
+    out.push({ label, bytes: B * perSampleFloats * 4, perSampleBytes: perSampleFloats * 4 });
+  add('input', count(model.inputShape));
+  add('labels', 1);
+  const firstParam = model.layers.findIndex((l) => l.params.length > 0);
+  model.layers.forEach((l, k) => {
+    const outFloats = count(l.outShape);
+    if (l.type === 'conv2d' || l.type === 'dense') add(l.name, outFloats);
+    if (l.type === 'maxpool2d') {
+      add(l.name, outFloats);
+      add(`${l.name} argmax`, outFloats);
+    }
+    if (l.type === 'dropout' && train && l.rate > 0) {
+      add(l.name, outFloats);
+      add(`${l.name} mask`, outFloats);
+    }
+    if (train && k > firstParam && l.type !== 'flatten') add(`${l.name} dx`, count(l.inShape));
+    if (train && (l.type === 'conv2d' || l.type === 'dense') && l.relu) add(`${l.name} dz`, outFloats);
+  });
+  if (options.mode !== 'predict') {
+    add('dlogits', model.classes);
+    add('loss', 1);
+    add('pred', 1);
+  }
+  return out;
 }
 
 /** Each dropout layer's RNG seed, from the run's seed and the layer's index. */

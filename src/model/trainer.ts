@@ -15,16 +15,25 @@
 // is pending, which on a CPU adapter takes a core from the kernels, so the
 // host first sleeps for most of the chunk's measured time and maps after.
 
-import { CheckpointError, DeviceLostError, NonFiniteLossError, ShapeError, WgslNnError } from '../errors';
-import { createStorage, readBuffer, uploadStorage } from '../gpu/buffers';
-import { whenLost } from '../gpu/device';
+import {
+  CheckpointError,
+  DestroyedError,
+  DeviceLostError,
+  GpuResultError,
+  LossDivergedError,
+  NonFiniteLossError,
+  ShapeError,
+  WgslNnError,
+} from '../errors';
+import { checkPlannedBuffers, createStorage, readBuffer, uploadStorage } from '../gpu/buffers';
+import { checkDevice, lostWatch, raceLost, type LostWatch } from '../gpu/device';
 import { ADAM_DEFAULTS } from '../kernels/adam';
 import { packBytes } from '../kernels/mnist_batch';
 import type { MnistSplit } from '../data/mnist';
 import { decodeSafetensors, encodeSafetensors, f32Tensor, tensorToF32, type SafeTensor } from './safetensors';
 import { buildModel, type Model, type ModelSpec } from './model';
 import { ParamStore } from './params';
-import { StepPlan, type AdamConfig, type GpuDataset } from './plan';
+import { planBuffers, StepPlan, type AdamConfig, type GpuDataset } from './plan';
 import { Rng } from '../util/rng';
 import { checkHostBuffer, type EncodeTrainStepsOptions, type EncodedTrainSteps, type PredictIntoOptions } from './host_api';
 
@@ -113,8 +122,13 @@ export interface TrainEpochOptions {
   shouldPause?: () => boolean;
 }
 
-/** A staging buffer for metrics, and the chunk of steps whose metrics it will hold. */
+/**
+ * A staging buffer for metrics (16 bytes: loss sum, correct, seen) and, with
+ * timestamp queries, the submit's GPU start and end (two u64 ns at 16), and
+ * the chunk of steps whose results it will hold.
+ */
 interface RingSlot {
+  index: number;
   buffer: GPUBuffer;
   chunk: {
     steps: number;
@@ -133,15 +147,64 @@ const defaultPacing = (): 'gpu' | 'sleep' =>
 /** n rounded up to a multiple of m. */
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
 
-function uploadDataset(device: GPUDevice, split: MnistSplit, permLength: number, label: string): GpuDataset {
+/** Uploads a split; every buffer goes into `owned` as it is made, so a failure frees them. */
+function uploadDataset(device: GPUDevice, split: MnistSplit, permLength: number, label: string, owned: GPUBuffer[]): GpuDataset {
   const pixels = split.rows * split.cols;
+  const keep = (b: GPUBuffer) => (owned.push(b), b);
   return {
-    images: uploadStorage(device, packBytes(split.images.subarray(0, split.count * pixels)), `${label} images`),
-    labelBytes: uploadStorage(device, packBytes(split.labels.subarray(0, split.count)), `${label} labels`),
-    perm: createStorage(device, permLength * 4, `${label} perm`),
+    images: keep(uploadStorage(device, packBytes(split.images.subarray(0, split.count * pixels)), `${label} images`)),
+    labelBytes: keep(uploadStorage(device, packBytes(split.labels.subarray(0, split.count)), `${label} labels`)),
+    perm: keep(createStorage(device, permLength * 4, `${label} perm`)),
     count: split.count,
     pixels,
   };
+}
+
+/**
+ * The data must be what the model takes: images of its input size (one
+ * channel, as MNIST) and labels below its number of classes. Anything else
+ * would train on scrambled input or index past the confusion matrix.
+ */
+function checkSplit(model: Model, split: MnistSplit, which: 'train' | 'test'): void {
+  const where = 'Trainer.create';
+  const [H, W, C] = model.inputShape;
+  const { count, rows, cols } = split;
+  if (!Number.isInteger(count) || count < 1) {
+    throw new ShapeError(where, `${which} data`, `holds ${count} samples; training and evaluation need at least 1`);
+  }
+  if (C !== 1 || rows !== H || cols !== W) {
+    throw new ShapeError(where, `${which} images`, `are ${rows}x${cols} with 1 channel, but model ${model.spec.name} takes ${H}x${W}x${C}`);
+  }
+  if (split.images.length < count * rows * cols || split.labels.length < count) {
+    throw new ShapeError(where, `${which} data`, `${count} samples need ${count * rows * cols} pixels and ${count} labels, got ${split.images.length} and ${split.labels.length}`);
+  }
+  const classes = model.classes;
+  for (let i = 0; i < count; i++) {
+    if (split.labels[i] >= classes) {
+      throw new ShapeError(where, `${which} labels`, `label ${i} is ${split.labels[i]}, but model ${model.spec.name} has ${classes} classes (0..${classes - 1})`);
+    }
+  }
+}
+
+/**
+ * A chunk whose mean loss is this many times the running mean (and above
+ * DIVERGED_MIN_LOSS_PER_LN_CLASSES * ln(classes)) stops training: the loss
+ * has exploded. The floor keeps a converged model (mean 0.01) from stopping
+ * on one hard batch (0.5): only a loss far worse than guessing counts.
+ */
+const DIVERGED_FACTOR = 100;
+const DIVERGED_MIN_LOSS_PER_LN_CLASSES = 4;
+
+/** The `format` metadata of the checkpoints saveCheckpoint writes. */
+export const CHECKPOINT_FORMAT = 'wgsl-nn/1';
+
+/** Predict plans kept for different image counts (n = 1 is always kept). */
+const MAX_PREDICT_PLANS = 4;
+
+interface PredictEntry {
+  plan: Promise<StepPlan>;
+  ready: StepPlan | null;
+  users: number;
 }
 
 export class Trainer {
@@ -154,13 +217,17 @@ export class Trainer {
   private epochStep = 0;
   private epochSeconds = 0;
   private lastMetrics = { loss: NaN, accuracy: NaN };
-  private lastSums = { lossSum: 0, correct: 0, seen: 0 };
-  private readonly lost: Promise<DeviceLostError>;
-  private isLost = false;
+  /** The epoch's metrics at the last drained chunk, and the running mean of chunk losses. */
+  private chunkBase = { lossSum: 0, correct: 0, seen: 0 };
+  private lossMean = 0;
+  /** Shared per device, holds no reference to this trainer (see lostWatch). */
+  private readonly lostWatch: LostWatch;
+  private destroyed = false;
   private evalPlan?: StepPlan;
   private evalPreds?: GPUBuffer;
   private evalLoss?: GPUBuffer;
-  private predictPlans = new Map<number, StepPlan>();
+  /** Least recently used first. */
+  private predictPlans = new Map<number, PredictEntry>();
   private ring: RingSlot[];
   /** The test-set evaluation run at the end of the last epoch. */
   lastEvaluation: EvalResult | null = null;
@@ -179,13 +246,32 @@ export class Trainer {
     this.model = model;
     this.store = store;
     this.stepsPerEpoch = Math.ceil(trainData.count / config.batchSize);
-    this.lost = whenLost(device);
-    this.lost.then(() => (this.isLost = true));
+    this.lostWatch = lostWatch(device);
+    // The GPU's own clock times each submit where the device has timestamp
+    // queries: sleeping before a map (Node) then cannot skew the estimate.
+    if (device.features.has('timestamp-query')) {
+      this.clock = {
+        querySet: device.createQuerySet({ label: 'train submit timestamps', type: 'timestamp', count: 2 * config.queueDepth }),
+        // resolveQuerySet's destination offsets are multiples of 256.
+        resolve: device.createBuffer({
+          label: 'train submit timestamps',
+          size: 256 * config.queueDepth,
+          usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+        }),
+      };
+    }
     this.ring = Array.from({ length: config.queueDepth }, (_, i) => ({
-      buffer: device.createBuffer({ label: `metrics staging ${i}`, size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
+      index: i,
+      buffer: device.createBuffer({
+        label: `metrics staging ${i}`,
+        size: this.clock ? 32 : 16,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      }),
       chunk: null,
     }));
   }
+
+  private clock: { querySet: GPUQuerySet; resolve: GPUBuffer } | null = null;
 
   static async create(device: GPUDevice, config: TrainConfig, data: { train: MnistSplit; test?: MnistSplit }): Promise<Trainer> {
     const full: Required<TrainConfig> = {
@@ -208,46 +294,91 @@ export class Trainer {
         throw new ShapeError('Trainer.create', key, `must be ${key === 'targetSubmitMs' ? 'a number' : 'an integer'} >= ${min}, got ${v}`);
       }
     }
-    const model = buildModel(config.model);
-    const B = full.batchSize;
-    const store = new ParamStore(device, model.params);
-    store.initialize(full.seed);
-    const steps = Math.ceil(data.train.count / B);
-    const trainData = uploadDataset(device, data.train, steps * B, 'train');
-    let testData: GpuDataset | null = null;
-    if (data.test) {
-      const E = Math.min(full.evalBatchSize, data.test.count);
-      const permLength = roundUp(data.test.count, E);
-      testData = uploadDataset(device, data.test, permLength, 'test');
-      const perm = new Uint32Array(permLength);
-      for (let i = 0; i < perm.length; i++) perm[i] = i % data.test.count;
-      device.queue.writeBuffer(testData.perm, 0, perm);
+    if (!Number.isInteger(full.batchSize) || full.batchSize < 1) {
+      throw new ShapeError('Trainer.create', 'batchSize', `must be a positive integer, got ${full.batchSize}`);
     }
-    const adam: AdamConfig = { lr: full.learningRate, beta1: full.beta1, beta2: full.beta2, epsilon: full.epsilon };
-    const trainPlan = await StepPlan.create(device, model, store, { batch: B, mode: 'train', data: trainData, adam, seed: full.seed });
-    const trainer = new Trainer(device, full, model, store, trainData, testData, trainPlan);
+    if (!Number.isInteger(full.evalBatchSize) || full.evalBatchSize < 1) {
+      throw new ShapeError('Trainer.create', 'evalBatchSize', `must be a positive integer, got ${full.evalBatchSize}`);
+    }
+    if (!Number.isSafeInteger(full.seed)) throw new ShapeError('Trainer.create', 'seed', `must be an integer, got ${full.seed}`);
+    // The shaders take these as f32: a value that overflows f32 is Inf there.
+    for (const key of ['learningRate', 'beta1', 'beta2', 'epsilon'] as const) {
+      const v = full[key];
+      if (typeof v !== 'number' || !Number.isFinite(Math.fround(v)) || v < 0) {
+        throw new ShapeError('Trainer.create', key, `must be a non-negative number finite in f32 (|x| < 3.4e38), got ${v}`);
+      }
+    }
+    checkDevice(device, 'Trainer.create');
+    const model = buildModel(config.model);
+    checkSplit(model, data.train, 'train');
+    if (data.test) checkSplit(model, data.test, 'test');
+    const B = full.batchSize;
+    const steps = Math.ceil(data.train.count / B);
+    const pixels = data.train.rows * data.train.cols;
+    // Every buffer is checked against the device's limits before any is
+    // created: too big a batch is an AdapterLimitError naming the buffer and
+    // the batch that fits, not a validation error the host never sees us get.
+    checkPlannedBuffers(device, `Trainer.create: training at batch size ${B}`, planBuffers(model, { batch: B, mode: 'train' }));
+    checkPlannedBuffers(device, 'Trainer.create: training data', [
+      { label: 'train images', bytes: data.train.count * pixels },
+      { label: 'train perm', bytes: steps * B * 4 },
+      { label: 'params', bytes: model.paramCount * 4 },
+    ]);
+    const E = data.test ? Math.min(full.evalBatchSize, data.test.count) : 0;
+    if (data.test) {
+      const permLength = roundUp(data.test.count, E);
+      checkPlannedBuffers(device, `Trainer.create: evaluation at evalBatchSize ${E}`, [
+        ...planBuffers(model, { batch: E, mode: 'eval' }),
+        { label: 'test images', bytes: data.test.count * pixels },
+        { label: 'test perm', bytes: permLength * 4 },
+        { label: 'eval predictions', bytes: permLength * 4 },
+      ]);
+    }
+    checkPlannedBuffers(device, 'Trainer.create: prediction of one image', planBuffers(model, { batch: 1, mode: 'predict' }));
+
+    // Until the Trainer exists, what is made is freed here on failure; after,
+    // by trainer.destroy().
+    const owned: GPUBuffer[] = [];
+    let store: ParamStore | null = null;
+    let trainer: Trainer | null = null;
     try {
+      store = new ParamStore(device, model.params);
+      store.initialize(full.seed);
+      const trainData = uploadDataset(device, data.train, steps * B, 'train', owned);
+      let testData: GpuDataset | null = null;
+      if (data.test) {
+        const permLength = roundUp(data.test.count, E);
+        testData = uploadDataset(device, data.test, permLength, 'test', owned);
+        const perm = new Uint32Array(permLength);
+        for (let i = 0; i < perm.length; i++) perm[i] = i % data.test.count;
+        device.queue.writeBuffer(testData.perm, 0, perm);
+      }
+      const adam: AdamConfig = { lr: full.learningRate, beta1: full.beta1, beta2: full.beta2, epsilon: full.epsilon };
+      const trainPlan = await StepPlan.create(device, model, store, { batch: B, mode: 'train', data: trainData, adam, seed: full.seed });
+      trainer = new Trainer(device, full, model, store, trainData, testData, trainPlan);
       // Built now, so that the first prediction while training (the demo's
       // drawing pad) does not wait for pipelines to compile.
-      await trainer.predictPlan(1);
+      await trainer.usePredictPlan(1, async () => undefined);
     } catch (e) {
-      trainer.destroy();
+      if (trainer) trainer.destroy();
+      else {
+        store?.destroy();
+        for (const b of owned) b.destroy();
+      }
       throw e;
     }
     return trainer;
   }
 
-  private async guard<T>(p: Promise<T>): Promise<T> {
-    return Promise.race([
-      p,
-      this.lost.then((e) => {
-        throw e;
-      }),
-    ]);
+  /** `p`, unless the device is lost first. Leaves no reaction behind (see raceLost). */
+  private guard<T>(p: Promise<T>): Promise<T> {
+    return raceLost(this.lostWatch, p);
   }
 
-  private checkAlive(): void {
-    if (this.isLost) throw new DeviceLostError('lost', 'the GPU device was lost; create a new Trainer and restore a snapshot');
+  private checkAlive(where: string): void {
+    if (this.destroyed) throw new DestroyedError(`Trainer.${where}`);
+    const lost = this.lostWatch.error;
+    if (lost) throw new DeviceLostError(lost.reason, 'the GPU device was lost; create a new Trainer and restore a snapshot');
   }
 
   /** The epoch's sample order: a seeded shuffle, padded to whole batches by wrapping. */
@@ -266,6 +397,7 @@ export class Trainer {
     q.writeBuffer(this.trainPlan.metrics, 0, new Float32Array(4));
     q.writeBuffer(this.trainPlan.step, 0, new Uint32Array([this.globalStep, 0, 0, 0]));
     this.epochSeconds = 0;
+    this.chunkBase = { lossSum: 0, correct: 0, seen: 0 };
   }
 
   /** Steps for the next submit: fixed, or sized so it takes about targetSubmitMs. */
@@ -285,7 +417,7 @@ export class Trainer {
    * shouldPause() says stop (then returns null; the next call resumes).
    */
   async trainEpoch(options: TrainEpochOptions = {}): Promise<EpochResult | null> {
-    this.checkAlive();
+    this.checkAlive('trainEpoch');
     if (this.running) throw new WgslNnError('trainEpoch: this trainer is already training; await the running call first');
     this.running = true;
     try {
@@ -303,10 +435,6 @@ export class Trainer {
     let failure: Error | null = null;
     let chunk = 0;
     let lastDone = started;
-    // The metrics buffer holds sums over the epoch; the previous report's
-    // sums give each submit's own share.
-    let prev = { lossSum: 0, correct: 0, seen: 0 };
-    if (this.epochStep > 0) prev = { ...this.lastSums };
     // Reads one slot's metrics once its steps are done, and times the submit.
     const drain = async (slot: RingSlot) => {
       const c = slot.chunk;
@@ -321,14 +449,26 @@ export class Trainer {
       }
       const mapStart = performance.now();
       await this.guard(c.mapped ?? slot.buffer.mapAsync(GPUMapMode.READ));
-      const [lossSum, correct, seen] = new Float32Array(slot.buffer.getMappedRange().slice(0));
+      const mappedBytes = slot.buffer.getMappedRange().slice(0);
       slot.buffer.unmap();
+      const [lossSum, correct, seen] = new Float32Array(mappedBytes, 0, 4);
       const now = performance.now();
+      const [t0, t1] = this.clock ? new BigUint64Array(mappedBytes, 16, 2) : [0n, 0n];
+      const gpuMs = Number(t1 - t0) / 1e6;
       // The chunk ran from when the GPU finished the one before it (or from
-      // its submit, if the GPU was idle then) to now.
-      const measured = (now - Math.max(lastDone, c.submittedAt)) / c.steps;
-      const waited = sleepFirst ? now - mapStart > 2 : now - waitStart > 1;
-      if (waited || this.msPerStep === 0) {
+      // its submit, if the GPU was idle then) to now: the host's view, used
+      // where the GPU's clock is missing (or reads 0, as some do).
+      const seenMs = (now - Math.max(lastDone, c.submittedAt)) / c.steps;
+      const measured = t1 > t0 && gpuMs < 1e7 ? gpuMs / c.steps : seenMs;
+      const mapMs = now - mapStart;
+      const waited = sleepFirst ? mapMs > 2 : now - waitStart > 1;
+      if (measured !== seenMs) {
+        this.msPerStep = this.msPerStep === 0 ? measured : 0.5 * this.msPerStep + 0.5 * measured;
+      } else if (sleepFirst && mapStart - waitStart > 4 && mapMs < 0.05 * (mapStart - waitStart)) {
+        // The map was ready almost at once after a long sleep: the chunk had
+        // ended well before we woke, and the estimate is too long.
+        this.msPerStep *= 0.7;
+      } else if (waited || this.msPerStep === 0) {
         // We saw the chunk end, so `now` is close to its true end.
         this.msPerStep = this.msPerStep === 0 ? measured : 0.5 * this.msPerStep + 0.5 * measured;
       } else if (sleepFirst) {
@@ -336,16 +476,33 @@ export class Trainer {
         this.msPerStep *= 0.85;
       }
       lastDone = now;
+      const fromStep = c.globalStep - c.steps + 1;
       if (!Number.isFinite(lossSum)) {
-        failure ??= new NonFiniteLossError(c.globalStep, lossSum);
+        failure ??= new NonFiniteLossError(c.globalStep, lossSum, fromStep);
         return;
       }
+      // Every step counts its whole batch (the labels were checked at
+      // create). Fewer means the GPU's work did not run: a validation error
+      // WebGPU reported to the device's uncapturederror, not to us.
+      if (seen !== c.step * B) {
+        failure ??= new GpuResultError(
+          `trainEpoch: the GPU counted ${seen} of the ${c.step * B} samples of steps 1..${c.step} of epoch ${this.epoch + 1}; ` +
+            "its work did not run (see the device's uncapturederror event)",
+        );
+        return;
+      }
+      // The metrics buffer holds sums over the epoch; the last drained
+      // chunk's sums give this chunk's own share.
+      const chunkLoss = (lossSum - this.chunkBase.lossSum) / (seen - this.chunkBase.seen);
+      const chunkAccuracy = (correct - this.chunkBase.correct) / (seen - this.chunkBase.seen);
+      this.chunkBase = { lossSum, correct, seen };
+      const floor = DIVERGED_MIN_LOSS_PER_LN_CLASSES * Math.log(this.model.classes);
+      if (this.lossMean > 0 && chunkLoss > DIVERGED_FACTOR * this.lossMean && chunkLoss > floor) {
+        failure ??= new LossDivergedError(fromStep, c.globalStep, chunkLoss, this.lossMean);
+        return;
+      }
+      this.lossMean = this.lossMean === 0 ? chunkLoss : 0.9 * this.lossMean + 0.1 * chunkLoss;
       this.lastMetrics = { loss: lossSum / seen, accuracy: correct / seen };
-      const fresh = Math.max(seen - prev.seen, 1);
-      const submitLoss = (lossSum - prev.lossSum) / fresh;
-      const submitAccuracy = (correct - prev.correct) / fresh;
-      prev = { lossSum, correct, seen };
-      this.lastSums = prev;
       const elapsed = this.epochSeconds + (now - started) / 1000;
       options.onProgress?.({
         epoch: this.epoch,
@@ -356,8 +513,8 @@ export class Trainer {
         imagesPerSecond: (c.step * B) / Math.max(elapsed, 1e-9),
         submitSteps: c.steps,
         submitMs: measured * c.steps,
-        submitLoss,
-        submitAccuracy,
+        submitLoss: chunkLoss,
+        submitAccuracy: chunkAccuracy,
       });
     };
     while (this.epochStep < this.stepsPerEpoch && !failure) {
@@ -369,10 +526,20 @@ export class Trainer {
       chunk++;
       const k = this.nextChunkSteps();
       const enc = this.device.createCommandEncoder({ label: 'train steps' });
-      const pass = enc.beginComputePass({ label: 'train steps' });
+      const clock = this.clock;
+      const pass = enc.beginComputePass({
+        label: 'train steps',
+        ...(clock && {
+          timestampWrites: { querySet: clock.querySet, beginningOfPassWriteIndex: 2 * slot.index, endOfPassWriteIndex: 2 * slot.index + 1 },
+        }),
+      });
       for (let i = 0; i < k; i++) this.trainPlan.encode(pass);
       pass.end();
       enc.copyBufferToBuffer(this.trainPlan.metrics, 0, slot.buffer, 0, 16);
+      if (clock) {
+        enc.resolveQuerySet(clock.querySet, 2 * slot.index, 2, clock.resolve, 256 * slot.index);
+        enc.copyBufferToBuffer(clock.resolve, 256 * slot.index, slot.buffer, 16, 16);
+      }
       this.device.queue.submit([enc.finish()]);
       this.epochStep += k;
       this.globalStep += k;
@@ -406,7 +573,7 @@ export class Trainer {
 
   /** Loss, accuracy and confusion matrix on the test set, computed on the GPU. */
   async evaluate(): Promise<EvalResult> {
-    this.checkAlive();
+    this.checkAlive('evaluate');
     const data = this.testData;
     if (!data) throw new Error('evaluate: the trainer was created without a test set');
     const E = Math.min(this.config.evalBatchSize, data.count);
@@ -439,7 +606,9 @@ export class Trainer {
     let correct = 0;
     let lossSum = 0;
     for (let i = 0; i < data.count; i++) {
-      confusion[labels[i]][preds[i]] += 1;
+      // Labels are below `classes` (checked at create); a prediction is too
+      // unless the GPU's work went wrong, which must not crash the count.
+      if (preds[i] < classes) confusion[labels[i]][preds[i]] += 1;
       if (labels[i] === preds[i]) correct++;
       lossSum += losses[i];
     }
@@ -468,44 +637,80 @@ export class Trainer {
    * logits that come back is taken on the host, for display.
    */
   async predict(images: Float32Array<ArrayBuffer>, count?: number): Promise<{ logits: Float32Array; probabilities: Float32Array }> {
-    this.checkAlive();
+    this.checkAlive('predict');
     const per = this.model.inputShape.reduce((a, b) => a * b, 1);
     const n = count ?? images.length / per;
     if (!Number.isInteger(n) || n < 1 || images.length !== n * per) {
       throw new ShapeError('predict', 'images', `expected n * ${per} floats for n images, got ${images.length}`);
     }
-    const plan = await this.predictPlan(n);
-    this.device.queue.writeBuffer(plan.input, 0, images);
-    const enc = this.device.createCommandEncoder({ label: 'predict' });
-    const pass = enc.beginComputePass({ label: 'predict' });
-    plan.encode(pass);
-    pass.end();
-    this.device.queue.submit([enc.finish()]);
-    const C = this.model.classes;
-    const logits = new Float32Array(await this.guard(readBuffer(this.device, plan.logits, n * C * 4)));
-    const probabilities = new Float32Array(n * C);
-    for (let r = 0; r < n; r++) {
-      let max = -Infinity;
-      for (let c = 0; c < C; c++) max = Math.max(max, logits[r * C + c]);
-      let sum = 0;
-      for (let c = 0; c < C; c++) sum += probabilities[r * C + c] = Math.exp(logits[r * C + c] - max);
-      for (let c = 0; c < C; c++) probabilities[r * C + c] /= sum;
-    }
-    return { logits, probabilities };
+    return this.usePredictPlan(n, async (plan) => {
+      this.device.queue.writeBuffer(plan.input, 0, images);
+      const enc = this.device.createCommandEncoder({ label: 'predict' });
+      const pass = enc.beginComputePass({ label: 'predict' });
+      plan.encode(pass);
+      pass.end();
+      this.device.queue.submit([enc.finish()]);
+      const C = this.model.classes;
+      const logits = new Float32Array(await this.guard(readBuffer(this.device, plan.logits, n * C * 4)));
+      const probabilities = new Float32Array(n * C);
+      for (let r = 0; r < n; r++) {
+        let max = -Infinity;
+        for (let c = 0; c < C; c++) max = Math.max(max, logits[r * C + c]);
+        let sum = 0;
+        for (let c = 0; c < C; c++) sum += probabilities[r * C + c] = Math.exp(logits[r * C + c] - max);
+        for (let c = 0; c < C; c++) probabilities[r * C + c] /= sum;
+      }
+      return { logits, probabilities };
+    });
   }
 
-  private async predictPlan(n: number): Promise<StepPlan> {
-    let plan = this.predictPlans.get(n);
-    if (!plan) {
-      plan = await StepPlan.create(this.device, this.model, this.store, { batch: n, mode: 'predict' });
-      this.predictPlans.set(n, plan);
+  /**
+   * Runs `body` with the predict plan for n images. Plans are kept for the
+   * MAX_PREDICT_PLANS most recently used sizes (n = 1 always); an older one
+   * is destroyed once no call is using it, so predicting many sizes does not
+   * grow the device's memory without bound.
+   */
+  private async usePredictPlan<T>(n: number, body: (plan: StepPlan) => Promise<T>): Promise<T> {
+    let entry = this.predictPlans.get(n);
+    if (entry) this.predictPlans.delete(n);
+    else {
+      const e: PredictEntry = { plan: StepPlan.create(this.device, this.model, this.store, { batch: n, mode: 'predict' }), ready: null, users: 0 };
+      e.plan.then(
+        (p) => (e.ready = p),
+        () => {},
+      );
+      entry = e;
     }
-    return plan;
+    this.predictPlans.set(n, entry);
+    entry.users++;
+    try {
+      let plan: StepPlan;
+      try {
+        plan = await entry.plan;
+      } catch (err) {
+        if (this.predictPlans.get(n) === entry) this.predictPlans.delete(n);
+        throw err;
+      }
+      return await body(plan);
+    } finally {
+      entry.users--;
+      this.evictPredictPlans();
+    }
+  }
+
+  private evictPredictPlans(): void {
+    for (const [n, e] of this.predictPlans) {
+      if (this.predictPlans.size <= MAX_PREDICT_PLANS) break;
+      if (n === 1 || e.users > 0) continue;
+      this.predictPlans.delete(n);
+      if (e.ready) e.ready.destroy();
+      else e.plan.then((p) => p.destroy(), () => {});
+    }
   }
 
   /** Copies parameters, Adam moments and counters to the host. */
   async snapshot(): Promise<Snapshot> {
-    this.checkAlive();
+    this.checkAlive('snapshot');
     const n = this.store.totalFloats * 4;
     const [params, m, v] = await this.guard(
       Promise.all([readBuffer(this.device, this.store.params, n), readBuffer(this.device, this.store.m, n), readBuffer(this.device, this.store.v, n)]),
@@ -515,7 +720,7 @@ export class Trainer {
 
   /** Puts a snapshot back (after a NaN, or into a new Trainer after a lost device). */
   restore(s: Snapshot): void {
-    this.checkAlive();
+    this.checkAlive('restore');
     if (s.params.length !== this.store.totalFloats) {
       throw new CheckpointError(`restore: snapshot has ${s.params.length} floats, the model needs ${this.store.totalFloats}`);
     }
@@ -523,14 +728,23 @@ export class Trainer {
     this.globalStep = s.step;
     this.epoch = s.epoch;
     this.epochStep = 0;
+    this.lossMean = 0;
   }
 
   /** The weights (and with optimizer: true, Adam state) as a safetensors file. */
   async saveCheckpoint(options: { optimizer?: boolean } = {}): Promise<Uint8Array> {
     const s = await this.snapshot();
     const tensors: Record<string, SafeTensor> = {};
+    // A checkpoint with NaN or Inf would be refused by loadCheckpoint: better
+    // to write none, so the caller's last good file stays the last one.
     const add = (prefix: string, flat: Float32Array) => {
       for (const [name, data] of this.store.unpack(flat)) {
+        const bad = data.findIndex((x) => !Number.isFinite(x));
+        if (bad >= 0) {
+          throw new CheckpointError(
+            `saveCheckpoint: tensor '${prefix + name}' holds ${data[bad]} at index ${bad} after step ${s.step}; no checkpoint was made`,
+          );
+        }
         tensors[prefix + name] = f32Tensor(this.store.slot(name).info.shape, data);
       }
     };
@@ -540,10 +754,15 @@ export class Trainer {
       add('optimizer/v/', s.v);
     }
     return encodeSafetensors(tensors, {
-      format: 'wgsl-nn/1',
+      format: CHECKPOINT_FORMAT,
       model: JSON.stringify(this.model.spec),
       step: String(s.step),
       epoch: String(s.epoch),
+      // What else decides the next steps: a resumed run that uses the same
+      // values continues exactly as one run would have.
+      seed: String(this.config.seed),
+      batch_size: String(this.config.batchSize),
+      learning_rate: String(this.config.learningRate),
     });
   }
 
@@ -552,8 +771,24 @@ export class Trainer {
    * validated before anything is written: on any error the model is unchanged.
    */
   async loadCheckpoint(bytes: Uint8Array | ArrayBuffer, file: string): Promise<void> {
-    this.checkAlive();
+    this.checkAlive('loadCheckpoint');
     const { tensors, metadata } = decodeSafetensors(bytes, file);
+    if (metadata.format !== undefined && metadata.format !== CHECKPOINT_FORMAT) {
+      throw new CheckpointError(`${file}: metadata format is '${metadata.format}', expected '${CHECKPOINT_FORMAT}'`);
+    }
+    // The counters decide the shuffle order (epoch), dropout masks and Adam's
+    // bias correction (step): only exact non-negative integers will do.
+    const counter = (key: 'step' | 'epoch'): number => {
+      const text = metadata[key];
+      if (text === undefined) return 0;
+      const n = Number(text);
+      if (!/^(0|[1-9][0-9]*)$/.test(text) || !Number.isSafeInteger(n)) {
+        throw new CheckpointError(`${file}: metadata ${key} is '${text}', expected a non-negative integer`);
+      }
+      return n;
+    };
+    const savedStep = counter('step');
+    const savedEpoch = counter('epoch');
     const expected = new Map(this.model.params.map((p) => [p.name, p.shape]));
     const hasOptimizer = Object.keys(tensors).some((k) => k.startsWith('optimizer/'));
     const read = (name: string, shape: number[]) => {
@@ -584,10 +819,12 @@ export class Trainer {
         if (!Number.isFinite(arr[i])) throw new CheckpointError(`${file}: contains NaN or Inf values`);
       }
     }
-    const step = hasOptimizer ? Number(metadata.step ?? 0) : 0;
     this.store.writeAll({ params, m, v });
-    this.globalStep = Number.isFinite(step) ? step : 0;
+    // Without Adam state the moments start at zero, and so must Adam's step.
+    this.globalStep = hasOptimizer ? savedStep : 0;
+    this.epoch = savedEpoch;
     this.epochStep = 0;
+    this.lossMean = 0;
   }
 
   // ---------------------------------------------------------------------
@@ -596,14 +833,26 @@ export class Trainer {
   // host decides when its encoder is submitted.
   // ---------------------------------------------------------------------
 
-  /** Builds (once per count) what predictInto needs for batches of `count` images. */
+  /**
+   * Builds (once per count) what predictInto needs for batches of `count`
+   * images. A prepared count is kept until destroy(): predict()'s cache of
+   * recent sizes never evicts it.
+   */
   async preparePredict(count: number): Promise<void> {
-    this.checkAlive();
+    this.checkAlive('preparePredict');
     if (!Number.isInteger(count) || count < 1) {
       throw new ShapeError('preparePredict', 'count', `${count} is not a positive integer`);
     }
-    await this.predictPlan(count);
+    if (this.preparedCounts.has(count)) return;
+    await this.usePredictPlan(count, async () => undefined);
+    const entry = this.predictPlans.get(count);
+    if (entry?.ready) {
+      entry.users++; // pinned: counts with users are never evicted
+      this.preparedCounts.add(count);
+    }
   }
+
+  private preparedCounts = new Set<number>();
 
   /**
    * Encodes a forward pass into the host's encoder: `count` images from the
@@ -612,11 +861,11 @@ export class Trainer {
    * preparePredict(count) once first.
    */
   predictInto(encoder: GPUCommandEncoder, options: PredictIntoOptions): void {
-    this.checkAlive();
+    this.checkAlive('predictInto');
     const { count, input, output } = options;
     const inputOffset = options.inputOffset ?? 0;
     const outputOffset = options.outputOffset ?? 0;
-    const plan = this.predictPlans.get(count);
+    const plan = this.preparedCounts.has(count) ? this.predictPlans.get(count)?.ready : null;
     if (!plan) {
       throw new ShapeError('predictInto', 'count', `no plan for ${count} images: await trainer.preparePredict(${count}) first`);
     }
@@ -640,7 +889,7 @@ export class Trainer {
    * before calling trainEpoch, evaluate or predict.
    */
   encodeTrainSteps(encoder: GPUCommandEncoder, options: EncodeTrainStepsOptions): EncodedTrainSteps {
-    this.checkAlive();
+    this.checkAlive('encodeTrainSteps');
     if (!Number.isInteger(options.steps) || options.steps < 1) {
       throw new ShapeError('encodeTrainSteps', 'steps', `${options.steps} is not a positive integer`);
     }
@@ -676,7 +925,7 @@ export class Trainer {
    * (HWIO conv kernels, [in, out] dense kernels).
    */
   async getWeights(): Promise<Map<string, Float32Array>> {
-    this.checkAlive();
+    this.checkAlive('getWeights');
     const flat = new Float32Array(await this.guard(readBuffer(this.device, this.store.params, this.store.totalFloats * 4)));
     return this.store.unpack(flat);
   }
@@ -687,7 +936,7 @@ export class Trainer {
    * step counter are left as they are.
    */
   setWeights(weights: Map<string, Float32Array> | Record<string, Float32Array>): void {
-    this.checkAlive();
+    this.checkAlive('setWeights');
     const entries = weights instanceof Map ? [...weights] : Object.entries(weights);
     for (const [name, data] of entries) {
       const slot = this.store.slots.get(name);
@@ -715,13 +964,22 @@ export class Trainer {
 
   /**
    * Frees every GPU buffer the trainer created (plans, weights, datasets).
-   * The device is the caller's and stays alive. The trainer is unusable after.
+   * The device is the caller's and stays alive. Later calls throw
+   * DestroyedError; a second destroy() does nothing.
    */
   destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
     this.trainPlan.destroy();
     this.evalPlan?.destroy();
-    for (const p of this.predictPlans.values()) p.destroy();
+    for (const e of this.predictPlans.values()) {
+      if (e.ready) e.ready.destroy();
+      else e.plan.then((p) => p.destroy(), () => {});
+    }
+    this.predictPlans.clear();
     for (const s of this.ring) s.buffer.destroy();
+    this.clock?.querySet.destroy();
+    this.clock?.resolve.destroy();
     this.evalPreds?.destroy();
     this.evalLoss?.destroy();
     this.store.destroy();

@@ -29,7 +29,8 @@ let page: Page;
 const pageErrors: string[] = [];
 
 test.beforeAll(async ({ browser }) => {
-  page = await browser.newPage();
+  // A context of its own, so that a second page can share its storage (IndexedDB).
+  page = await (await browser.newContext()).newPage();
   page.on('pageerror', (e) => pageErrors.push(e.message));
   page.on('console', (m) => {
     if (m.type() === 'error') pageErrors.push(m.text());
@@ -37,7 +38,7 @@ test.beforeAll(async ({ browser }) => {
 });
 
 test.afterAll(async () => {
-  await page.close();
+  await page.context().close();
 });
 
 const phase = () => page.locator('#state');
@@ -340,6 +341,19 @@ test('saving the weights and loading them back gives the same predictions', asyn
   const file = testInfo.outputPath(download.suggestedFilename());
   await download.saveAs(file);
   await expect(page.locator('#weights-status')).toContainText('Saved');
+  expect(download.suggestedFilename()).toContain('epoch1');
+
+  // Loading over the finished run shows the file's state, not the run's:
+  // no epoch rows or curves of that run, and the file's epoch.
+  await page.locator('#load').setInputFiles(file);
+  await expect(page.locator('#weights-status')).toContainText('Loaded', { timeout: 120_000 });
+  await expect(page.locator('#epoch-table tbody tr')).toHaveCount(0);
+  await expect(page.locator('#loss-chart')).toHaveAttribute('data-train-points', '0');
+  await expect(page.locator('#progress-text')).toHaveText(`loaded from ${download.suggestedFilename()}: 1 epoch of training`);
+  await expect(page.locator('#test-accuracy')).toHaveText(accuracyBefore!);
+  // Saved again, it is still the epoch-1 model.
+  const [again] = await Promise.all([page.waitForEvent('download'), page.click('#save')]);
+  expect(again.suggestedFilename()).toBe(download.suggestedFilename());
 
   // Reset drops the model: the pad goes back to the shipped weights.
   await page.click('#reset');
@@ -354,6 +368,7 @@ test('saving the weights and loading them back gives the same predictions', asyn
   await expect(page.locator('#weights-status')).toContainText('Loaded', { timeout: 120_000 });
   await expect(phase()).toHaveText('done');
   await expect(page.locator('#test-accuracy')).toHaveText(accuracyBefore!);
+  await expect(page.locator('#progress-text')).toHaveText(`loaded from ${download.suggestedFilename()}: 1 epoch of training`);
   // The pad's drawing is classified again with the loaded weights.
   await expect.poll(padUpdates).toBeGreaterThan(updates);
   // Same weights, same kernels: the same numbers, to rounding at most.
@@ -456,6 +471,31 @@ test('a GPU device lost mid-training resumes from the end of the last epoch', as
 test('the page logged no errors', async () => {
   // A validation error or an exception anywhere above would show up here.
   expect(pageErrors).toEqual([]);
+});
+
+test('lays out for a laptop screen and a phone', async ({ browser }) => {
+  // 1280x800: the drawing pad starts on the first screen. 390 px (a phone):
+  // nothing makes the page itself scroll sideways; the epoch table's header
+  // stays on one line (the table scrolls inside its box instead).
+  for (const viewport of [
+    { width: 1280, height: 800 },
+    { width: 390, height: 844 },
+  ]) {
+    const context = await browser.newContext({ viewport });
+    const p = await context.newPage();
+    await p.goto(URL);
+    await expect(p.locator('#state')).toHaveText('ready', { timeout: 90_000 });
+    const m = await p.evaluate(() => ({
+      padTop: document.getElementById('pad')!.getBoundingClientRect().top,
+      pageWidth: document.documentElement.scrollWidth,
+      headerHeights: Array.from(document.querySelectorAll('#epoch-table th')).map((th) => th.getBoundingClientRect().height),
+    }));
+    console.log(`[e2e] ${viewport.width}x${viewport.height}: pad top ${m.padTop.toFixed(0)} px, page width ${m.pageWidth} px`);
+    expect(m.pageWidth).toBeLessThanOrEqual(viewport.width);
+    expect(Math.max(...m.headerHeights)).toBeLessThan(2 * Math.min(...m.headerHeights));
+    if (viewport.width >= 1280) expect(m.padTop).toBeLessThan(viewport.height - 100);
+    await context.close();
+  }
 });
 
 test('explains when the browser has no WebGPU', async ({ browser }) => {

@@ -4,7 +4,6 @@
 // encoder give trainEpoch()'s weights bit for bit; weights by name round-trip
 // and match the checkpoint. Runs in Node and in Chromium.
 import { describe, expect, it } from 'vitest';
-import type { MnistSplit } from '../../src/data/mnist';
 import { ShapeError } from '../../src/errors';
 import { readBuffer } from '../../src/gpu/buffers';
 import { PRESETS } from '../../src/model/model';
@@ -12,17 +11,10 @@ import { decodeSafetensors, tensorToF32 } from '../../src/model/safetensors';
 import { Trainer } from '../../src/model/trainer';
 import { Rng } from '../../src/util/rng';
 import { testDevice } from '../util/device';
+import { randomSplit } from '../util/data';
 
 const spec = PRESETS['small-cnn'];
 
-function randomSplit(count: number, seed: number): MnistSplit {
-  const rng = new Rng(seed);
-  const images = new Uint8Array(count * 784);
-  for (let i = 0; i < images.length; i++) images[i] = rng.next() < 0.2 ? rng.int(256) : 0;
-  const labels = new Uint8Array(count);
-  for (let i = 0; i < count; i++) labels[i] = rng.int(10);
-  return { images, labels, count, rows: 28, cols: 28 };
-}
 
 const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
 

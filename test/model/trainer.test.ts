@@ -2,20 +2,11 @@
 // queue's depth, resuming to the same weights, and no re-entry. Every check
 // is on step counts and weights, never on how fast the adapter is.
 import { describe, expect, it } from 'vitest';
-import type { MnistSplit } from '../../src/data/mnist';
 import { PRESETS } from '../../src/model/model';
 import { Trainer, type StepProgress, type TrainConfig } from '../../src/model/trainer';
-import { Rng } from '../../src/util/rng';
 import { testDevice } from '../util/device';
+import { randomSplit } from '../util/data';
 
-function randomSplit(count: number, seed: number): MnistSplit {
-  const rng = new Rng(seed);
-  const images = new Uint8Array(count * 784);
-  for (let i = 0; i < images.length; i++) images[i] = rng.next() < 0.2 ? rng.int(256) : 0;
-  const labels = new Uint8Array(count);
-  for (let i = 0; i < count; i++) labels[i] = rng.int(10);
-  return { images, labels, count, rows: 28, cols: 28 };
-}
 
 // 12 steps of batch 8 on the small CNN: enough submits to see the pacing.
 const BATCH = 8;

@@ -207,18 +207,9 @@ async function inChromium(site, name, done) {
 }
 
 function chromiumFlags() {
-  // The same flags as vitest.config.ts's browser project (see the notes on
+  // The flags every headless Chromium of the tests uses (see the notes on
   // WebGPU without a GPU): SwiftShader, and WebGPU on a plain http origin.
-  return [
-    '--no-sandbox',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-    '--enable-unsafe-webgpu',
-    '--enable-unsafe-swiftshader',
-    '--use-webgpu-adapter=swiftshader',
-  ];
+  return JSON.parse(readFileSync(new URL('../chromium-flags.json', import.meta.url), 'utf8'));
 }
 
 const seconds = ((performance.now() - started) / 1000).toFixed(0);

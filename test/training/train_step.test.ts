@@ -3,25 +3,15 @@
 // weights, same batches (the trainer's own epoch order), same dropout masks
 // (the reference implements the shader's hash), two Adam steps.
 import { describe, expect, it } from 'vitest';
-import type { MnistSplit } from '../../src/data/mnist';
 import { readBuffer } from '../../src/gpu/buffers';
 import { ADAM_DEFAULTS } from '../../src/kernels/adam';
 import { buildModel, PAPER_CNN, paperCnn, PRESETS, type ModelSpec } from '../../src/model/model';
 import { Trainer } from '../../src/model/trainer';
 import { referenceTrainStep, type ReferenceState } from '../../src/reference/model';
-import { Rng } from '../../src/util/rng';
 import { allclose } from '../util/allclose';
 import { testDevice } from '../util/device';
-
-function randomSplit(count: number, seed: number): MnistSplit {
-  const rng = new Rng(seed);
-  const images = new Uint8Array(count * 784);
-  // Sparse bright strokes on black, roughly like MNIST.
-  for (let i = 0; i < images.length; i++) images[i] = rng.next() < 0.2 ? rng.int(256) : 0;
-  const labels = new Uint8Array(count);
-  for (let i = 0; i < count; i++) labels[i] = rng.int(10);
-  return { images, labels, count, rows: 28, cols: 28 };
-}
+import { randomSplit } from '../util/data';
+import { Rng } from '../../src/util/rng';
 
 const toF64 = (m: Map<string, Float32Array>) => new Map([...m].map(([k, v]) => [k, Float64Array.from(v)]));
 const f32 = Math.fround;
