@@ -1,4 +1,5 @@
-// conv2d_forward: y = [ReLU](conv(x, w) + b), an implicit GEMM.
+// conv2d_forward: y = f(conv(x, w) + b), an implicit GEMM; f is the ACTIVATION
+// of shaders/common/activation.wgsl.
 //   y: (N, OH, OW, K)   written (overwrites)
 //   x: (N, H, W, C)     NHWC
 //   w: (KH, KW, C, K)   HWIO: read as a (KH*KW*C, K) row-major matrix
@@ -7,7 +8,8 @@
 // r = (kh, kw, c) (R = KH*KW*C, the order of w's rows). The im2col matrix is
 // never stored: each tile of it is gathered from x into workgroup memory and
 // multiplied by the GEMM core in shaders/common/conv2d_gemm.wgsl (included
-// before this file; it declares the tiles and the WG_M/WG_N/BK overrides).
+// before this file with activation.wgsl; it declares the tiles and the
+// WG_M/WG_N/BK overrides).
 
 struct Params {
   rows: u32, // M = N * OH * OW
@@ -23,7 +25,6 @@ struct Params {
   stride_w: u32,
   pad_top: u32,
   pad_left: u32,
-  relu: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> y: array<f32>;
@@ -41,7 +42,7 @@ override A_QUADS: u32 = (BM / 4u + A_GROUPS - 1u) / A_GROUPS;
 // B-tile loading: column quad e = t + j * WG_SIZE of the BK x BN tile.
 override B_QUADS: u32 = BK * BN / 4u;
 
-// Adds the bias, applies ReLU where asked and writes one 4 x 4 block. The
+// Adds the bias, applies the activation and writes one 4 x 4 block. The
 // loop bounds come from the shape, not constants, so the compilers keep these
 // loops rolled: 16 inlined copies of 16 unrolled per-lane stores made the
 // pipeline take tens of seconds to build on lavapipe.
@@ -53,10 +54,7 @@ fn store_block(c: mat4x4<f32>, row0: u32, col0: u32) {
     bias[j] = b[col0 + j];
   }
   for (var i = 0u; i < rows; i++) {
-    var v = c[i] + bias;
-    if (params.relu != 0u) {
-      v = max(v, vec4(0.0));
-    }
+    let v = activate(c[i] + bias);
     for (var j = 0u; j < cols; j++) {
       y[(row0 + i) * params.out_c + col0 + j] = v[j];
     }

@@ -1,6 +1,6 @@
-// conv2d_forward_sg: y = [ReLU](conv(x, w) + b), an implicit GEMM on the
+// conv2d_forward_sg: y = f(conv(x, w) + b), an implicit GEMM on the
 // subgroup core (shaders/common/subgroup_gemm.wgsl, included before this
-// file, with out_f32.wgsl or, when K % 4 == 0, out_vec4.wgsl, which declare
+// file with activation.wgsl, which defines f, and with out_f32.wgsl or, when K % 4 == 0, out_vec4.wgsl, which declare
 // y as `out`). Same layouts, params and result as conv2d_forward:
 //   y: (N, OH, OW, K)   written (overwrites), the `out` binding
 //   x: (N, H, W, C)     NHWC
@@ -24,7 +24,6 @@ struct Params {
   stride_w: u32,
   pad_top: u32,
   pad_left: u32,
-  relu: u32,
 }
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -83,9 +82,11 @@ fn weights(r: u32, col0: u32) -> vec4<f32> {
   return select(vec4(0.0), vec4(w[idx.x], w[idx.y], w[idx.z], w[idx.w]), ok);
 }
 
-// Adds the bias, applies ReLU where asked and writes one 4 x 4 block.
+// Adds the bias, applies the activation and writes one 4 x 4 block.
 fn store_block(c: mat4x4<f32>, row0: u32, col0: u32) {
-  sg_write_rows(c, 0u, row0, col0, params.rows, params.out_c, sg_bias(&b, col0, params.out_c), params.relu != 0u);
+  let bias = sg_bias(&b, col0, params.out_c);
+  let a = mat4x4(activate(c[0] + bias), activate(c[1] + bias), activate(c[2] + bias), activate(c[3] + bias));
+  sg_write_rows(a, 0u, row0, col0, params.rows, params.out_c, vec4(0.0), false);
 }
 
 @compute @workgroup_size(SG)

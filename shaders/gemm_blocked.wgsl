@@ -1,4 +1,5 @@
-// gemm_blocked: C = op(A) · op(B) [+ bias broadcast over rows] [then ReLU],
+// gemm_blocked: C = f(op(A) · op(B) [+ bias broadcast over rows]), f the
+// ACTIVATION of shaders/common/activation.wgsl (included before this file),
 // the GEMM family shaped for GPUs. Same bindings, params and result as
 // gemm_tiled:
 //   c:    (m, n)  written (overwrites)
@@ -11,7 +12,6 @@ struct Params {
   n: u32,
   k: u32,
   use_bias: u32,
-  relu: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> c: array<f32>;
@@ -225,16 +225,13 @@ fn load_bias4(col0: u32) -> vec4f {
   return b4;
 }
 
-// Writes 4 adjacent outputs of one row, with the bias and ReLU epilogue.
+// Writes 4 adjacent outputs of one row, with the bias and activation epilogue.
 fn store_quad(row: u32, col0: u32, value: vec4f, bias4: vec4f) {
   let n = params.n;
   if (row >= params.m) {
     return;
   }
-  var v = value + bias4;
-  if (params.relu != 0u) {
-    v = max(v, vec4f(0.0));
-  }
+  let v = activate(value + bias4);
   let base = row * n + col0;
   if (VEC4_C) {
     // n % 4 == 0: a quad is either wholly inside the row or wholly past it.

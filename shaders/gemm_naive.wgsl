@@ -1,4 +1,5 @@
-// gemm_naive: C = op(A) · op(B) [+ bias broadcast over rows] [then ReLU].
+// gemm_naive: C = f(op(A) · op(B) [+ bias broadcast over rows]), f the
+// ACTIVATION of shaders/common/activation.wgsl (included before this file).
 //   c:    (m, n)  written (overwrites)
 //   a:    (m, k), or (k, m) when TRANS_A
 //   b:    (k, n), or (n, k) when TRANS_B
@@ -11,7 +12,6 @@ struct Params {
   n: u32,
   k: u32,
   use_bias: u32,
-  relu: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> c: array<f32>;
@@ -55,8 +55,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (params.use_bias != 0u) {
     sum += bias[col];
   }
-  if (params.relu != 0u) {
-    sum = max(sum, 0.0);
-  }
-  c[row * n + col] = sum;
+  c[row * n + col] = activate(vec4(sum)).x;
 }

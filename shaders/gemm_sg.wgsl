@@ -1,6 +1,6 @@
-// gemm_sg: C = op(A) · op(B) [+ bias broadcast over rows] [then ReLU], on the
+// gemm_sg: C = f(op(A) · op(B) [+ bias broadcast over rows]), on the
 // subgroup core (shaders/common/subgroup_gemm.wgsl, included before this
-// file, with out_f32.wgsl or, when n % 4 == 0, out_vec4.wgsl, which declare
+// file with activation.wgsl, which defines f, and with out_f32.wgsl or, when n % 4 == 0, out_vec4.wgsl, which declare
 // C as `out`). Same params and result as gemm_tiled:
 //   out:  (m, n)  C, written (overwrites)
 //   a:    (m, k), or (k, m) when TRANS_A
@@ -15,7 +15,6 @@ struct Params {
   n: u32,
   k: u32,
   use_bias: u32,
-  relu: u32,
 }
 
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -54,14 +53,15 @@ fn load_b(p: u32, col0: u32) -> vec4<f32> {
   return select(vec4(0.0), vec4(b[i.x], b[i.y], b[i.z], b[i.w]), ok);
 }
 
-// Adds the bias if there is one, applies ReLU where asked and writes one
+// Adds the bias if there is one, applies the activation and writes one
 // 4 x 4 block.
 fn store_block(v: mat4x4<f32>, row0: u32, col0: u32) {
   var bias4 = vec4(0.0);
   if (params.use_bias != 0u) {
     bias4 = sg_bias(&bias, col0, params.n);
   }
-  sg_write_rows(v, 0u, row0, col0, params.m, params.n, bias4, params.relu != 0u);
+  let a = mat4x4(activate(v[0] + bias4), activate(v[1] + bias4), activate(v[2] + bias4), activate(v[3] + bias4));
+  sg_write_rows(a, 0u, row0, col0, params.m, params.n, vec4(0.0), false);
 }
 
 @compute @workgroup_size(SG)

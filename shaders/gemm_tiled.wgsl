@@ -1,4 +1,5 @@
-// gemm_tiled: C = op(A) · op(B) [+ bias broadcast over rows] [then ReLU].
+// gemm_tiled: C = f(op(A) · op(B) [+ bias broadcast over rows]), f the
+// ACTIVATION of shaders/common/activation.wgsl (included before this file).
 //   c:    (m, n)  written (overwrites)
 //   a:    (m, k), or (k, m) when TRANS_A
 //   b:    (k, n), or (n, k) when TRANS_B
@@ -11,7 +12,6 @@ struct Params {
   n: u32,
   k: u32,
   use_bias: u32,
-  relu: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> c: array<f32>;
@@ -200,16 +200,13 @@ fn fill_tile_b(k0: u32, n0: u32, lid: u32, threads: u32) {
   }
 }
 
-// Writes 4 adjacent outputs of one row, with the bias and ReLU epilogue.
+// Writes 4 adjacent outputs of one row, with the bias and activation epilogue.
 fn store_quad(row: u32, col0: u32, value: vec4f, bias4: vec4f) {
   let n = params.n;
   if (row >= params.m) {
     return;
   }
-  var v = value + bias4;
-  if (params.relu != 0u) {
-    v = max(v, vec4f(0.0));
-  }
+  let v = activate(value + bias4);
   let base = row * n + col0;
   if (VEC4_C) {
     // n % 4 == 0: a quad is either wholly inside the row or wholly past it.

@@ -27,6 +27,7 @@ export {
   type ModelSpec,
   type LayerSpec,
   type Activation,
+  type ActivationName,
   type CnnOptions,
   type Model,
   type ParamInfo,
@@ -160,7 +161,25 @@ export {
   type MaxPoolForwardBuffers,
   type MaxPoolBackwardBuffers,
 } from './kernels/maxpool';
-export { prepareReluBackward, type ReluBackwardBuffers } from './kernels/relu';
+export {
+  ACTIVATIONS,
+  prepareActivationBackward,
+  prepareActivationForward,
+  prepareReluBackward,
+  type ActivationBackwardBuffers,
+  type ReluBackwardBuffers,
+} from './kernels/activation';
+export {
+  prepareBatchNormStats,
+  prepareBatchNormForward,
+  prepareBatchNormBackward,
+  BATCHNORM_DEFAULTS,
+  type BatchNormShape,
+  type BatchNormStatsBuffers,
+  type BatchNormForwardBuffers,
+  type BatchNormBackwardBuffers,
+} from './kernels/batchnorm';
+export { prepareAvgPoolForward, prepareAvgPoolBackward, type AvgPoolShape } from './kernels/avgpool';
 export { prepareBiasBackward } from './kernels/bias';
 export {
   prepareDropoutForward,

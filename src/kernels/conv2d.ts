@@ -9,6 +9,7 @@ import forwardSource from '../../shaders/conv2d_forward.wgsl?raw';
 import forwardSgSource from '../../shaders/conv2d_forward_sg.wgsl?raw';
 import subgroupCore from '../../shaders/common/subgroup_gemm.wgsl?raw';
 import { subgroupOutput } from './gemm';
+import { activationCode, activationCore, shapeActivation, type ActivationName } from './activation';
 import { ShapeError } from '../errors';
 import { createStorage, dummyStorage, requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
 import { getKernel, grid1d, rowGrid, rowGridWorkgroups, sequence, type Kernel, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
@@ -227,19 +228,19 @@ const GEOMETRY_PARAMS = ['rows', 'depth', ...SHAPE_PARAMS] as const;
 
 // forward
 
-function forwardSpec(tiles: GemmTiles): KernelSpec {
+function forwardSpec(tiles: GemmTiles, activation: number): KernelSpec {
   return {
     name: 'conv2d_forward',
     source: forwardSource,
-    includes: [gemmCore],
+    includes: [activationCore, gemmCore],
     bindings: ['y', 'x', 'w', 'b'],
-    params: [...GEOMETRY_PARAMS, 'relu'],
-    constants: { ...tiles },
+    params: GEOMETRY_PARAMS,
+    constants: { ...tiles, ACTIVATION: activation },
   };
 }
 
 /** The forward kernel at the tiles of the reference CNN's conv2 (64 channels). */
-export const conv2dForwardSpec: KernelSpec = forwardSpec(pixelGemmTiles(64));
+export const conv2dForwardSpec: KernelSpec = forwardSpec(pixelGemmTiles(64), 1);
 
 export interface Conv2dForwardBuffers {
   y: BufferRef;
@@ -249,30 +250,31 @@ export interface Conv2dForwardBuffers {
 }
 
 /** The subgroup forward kernel; y is written as vec4s when K % 4 == 0. */
-function forwardSgSpec(tiles: SubgroupTiles, outC: number): KernelSpec {
+function forwardSgSpec(tiles: SubgroupTiles, outC: number, activation: number): KernelSpec {
   return {
     name: 'conv2d_forward_sg',
     source: forwardSgSource,
-    includes: [subgroupCore, subgroupOutput(outC)],
+    includes: [subgroupCore, activationCore, subgroupOutput(outC)],
     bindings: ['out', 'x', 'w', 'b', 'w4'],
-    params: [...GEOMETRY_PARAMS, 'relu'],
-    constants: { ...tiles, VEC4_W: outC % 4 === 0 ? 1 : 0 },
+    params: GEOMETRY_PARAMS,
+    constants: { ...tiles, VEC4_W: outC % 4 === 0 ? 1 : 0, ACTIVATION: activation },
   };
 }
 
 /** The subgroup forward kernel as lavapipe builds it for conv2 (64 channels). */
-export const conv2dForwardSgSpec: KernelSpec = forwardSgSpec(subgroupTiles(8, 64), 64);
+export const conv2dForwardSgSpec: KernelSpec = forwardSgSpec(subgroupTiles(8, 64), 64, 1);
 /** The same with scalar stores (K % 4 != 0). */
-export const conv2dForwardSgScalarSpec: KernelSpec = forwardSgSpec(subgroupTiles(8, 10), 10);
+export const conv2dForwardSgScalarSpec: KernelSpec = forwardSgSpec(subgroupTiles(8, 10), 10, 1);
 
 /**
- * y = [ReLU](conv(x, w) + b); overwrites y. `core` as GemmCore (gemm.ts) describes;
- * the default follows defaultGemmCore.
+ * y = f(conv(x, w) + b); overwrites y. f is `activation` (default linear;
+ * `relu: true` is short for 'relu'). `core` as GemmCore (gemm.ts)
+ * describes; the default follows defaultGemmCore.
  */
 export async function prepareConv2dForward(
   device: GPUDevice,
   buffers: Conv2dForwardBuffers,
-  shape: Conv2dShape & { relu: boolean },
+  shape: Conv2dShape & { activation?: ActivationName; relu?: boolean },
   label = 'conv2d_forward',
   options: { core?: GemmCore } = {},
 ): Promise<PreparedDispatch> {
@@ -281,18 +283,19 @@ export async function prepareConv2dForward(
   requireFits(label, 'x', buffers.x, s.xSize);
   requireFits(label, 'w', buffers.w, s.wSize);
   requireFits(label, 'b', buffers.b, s.outC);
+  const activation = activationCode(label, shapeActivation(shape));
   const core = requireCore(label, options.core ?? defaultGemmCore(device));
   let kernel: Kernel;
   let workgroups: [number, number, number];
   if (core === 'subgroup') {
     const tiles = subgroupTiles(requireSubgroupLanes(device, label), s.outC);
     workgroups = subgroupGrid(device, label, s.pixels, s.outC, tiles);
-    kernel = await getKernel(device, forwardSgSpec(tiles, s.outC));
+    kernel = await getKernel(device, forwardSgSpec(tiles, s.outC, activation));
   } else {
     const tiles = pixelGemmTiles(s.outC);
     checkTiles(label, tiles, false);
     workgroups = pixelGrid(device, label, s.pixels, s.outC, tiles);
-    kernel = await getKernel(device, forwardSpec(tiles));
+    kernel = await getKernel(device, forwardSpec(tiles, activation));
   }
   // The subgroup kernel names its output binding `out` (shaders/common/out_*.wgsl).
   const y: Record<string, BufferRef> =
@@ -316,7 +319,6 @@ export async function prepareConv2dForward(
       stride_w: s.strideW,
       pad_top: s.padTop,
       pad_left: s.padLeft,
-      relu: shape.relu ? 1 : 0,
     },
     workgroups,
   });

@@ -5,6 +5,7 @@ import blockedSource from '../../shaders/gemm_blocked.wgsl?raw';
 import subgroupCore from '../../shaders/common/subgroup_gemm.wgsl?raw';
 import outF32 from '../../shaders/common/out_f32.wgsl?raw';
 import outVec4 from '../../shaders/common/out_vec4.wgsl?raw';
+import { activationCode, activationCore, shapeActivation, type ActivationName } from './activation';
 import { ShapeError } from '../errors';
 import { dummyStorage, requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
 import { subgroupLanes } from '../gpu/device';
@@ -19,7 +20,8 @@ export interface GemmBuffers {
 }
 
 /**
- * C(m, n) = op(A)·op(B) [+ bias(n) broadcast over rows] [then ReLU]; overwrites C.
+ * C(m, n) = f(op(A)·op(B) [+ bias(n) broadcast over rows]); overwrites C. f is
+ * `activation` (default linear; `relu: true` is short for 'relu').
  * A is stored row-major (m, k), or (k, m) when transA. B is stored (k, n), or
  * (n, k) when transB.
  */
@@ -30,11 +32,12 @@ export interface GemmShape {
   transA?: boolean;
   transB?: boolean;
   bias?: boolean;
+  activation?: ActivationName;
   relu?: boolean;
 }
 
 const BINDINGS = ['c', 'a', 'b', 'bias'] as const;
-const PARAMS = ['m', 'n', 'k', 'use_bias', 'relu'] as const;
+const PARAMS = ['m', 'n', 'k', 'use_bias'] as const;
 
 /** Pipeline constants of one tiled-GEMM variant. */
 export interface GemmTiledOptions {
@@ -53,6 +56,8 @@ export interface GemmTiledOptions {
   tileN?: number;
   /** Depth of one step through k: a multiple of 4. */
   tileK?: number;
+  /** The fused epilogue's activation (default linear). */
+  activation?: ActivationName;
 }
 
 /**
@@ -95,6 +100,7 @@ export function gemmTiledSpecFor(opts: GemmTiledOptions = {}): KernelSpec {
   return {
     name: 'gemm_tiled',
     source: tiledSource,
+    includes: [activationCore],
     bindings: BINDINGS,
     params: PARAMS,
     constants: {
@@ -107,6 +113,7 @@ export function gemmTiledSpecFor(opts: GemmTiledOptions = {}): KernelSpec {
       WORKGROUP_X: tileN / per,
       WORKGROUP_Y: tileM / per,
       TILE_K: tileK,
+      ACTIVATION: activationCode('gemm_tiled', opts.activation),
     },
   };
 }
@@ -116,10 +123,11 @@ export const gemmTiledSpec: KernelSpec = gemmTiledSpecFor();
 
 const NAIVE_WORKGROUP = { x: 16, y: 16 } as const;
 
-export function gemmNaiveSpecFor(opts: { transA?: boolean; transB?: boolean } = {}): KernelSpec {
+export function gemmNaiveSpecFor(opts: { transA?: boolean; transB?: boolean; activation?: ActivationName } = {}): KernelSpec {
   return {
     name: 'gemm_naive',
     source: naiveSource,
+    includes: [activationCore],
     bindings: BINDINGS,
     params: PARAMS,
     constants: {
@@ -127,6 +135,7 @@ export function gemmNaiveSpecFor(opts: { transA?: boolean; transB?: boolean } = 
       TRANS_B: opts.transB ? 1 : 0,
       WORKGROUP_X: NAIVE_WORKGROUP.x,
       WORKGROUP_Y: NAIVE_WORKGROUP.y,
+      ACTIVATION: activationCode('gemm_naive', opts.activation),
     },
   };
 }
@@ -150,7 +159,8 @@ function validate(where: string, buffers: GemmBuffers, shape: GemmShape): Record
     if (!buffers.bias) throw new ShapeError(where, 'bias', 'shape.bias is set but no bias buffer was given');
     requireFits(where, 'bias', buffers.bias, n);
   }
-  return { m, n, k, use_bias: shape.bias ? 1 : 0, relu: shape.relu ? 1 : 0 };
+  activationCode(where, shapeActivation(shape)); // validates the name
+  return { m, n, k, use_bias: shape.bias ? 1 : 0 };
 }
 
 function requireGrid(where: string, device: GPUDevice, x: number, y: number): void {
@@ -277,7 +287,7 @@ export interface PrepareGemmOptions extends TuneOptions {
 }
 
 /**
- * C = op(A)·op(B) [+ bias] [ReLU]. With `tune: 'off'` (the default) or a
+ * C = f(op(A)·op(B) [+ bias]), f the fused activation. With `tune: 'off'` (the default) or a
  * `core`, on that core (default: defaultGemmCore). With 'auto' or
  * 'cached-only', the variant gemmCandidates lists that the tuner picks for
  * this shape on this adapter; 'auto' runs the candidates on `buffers` (C is
@@ -402,7 +412,7 @@ export function gemmBlockedFits(device: GPUDevice, v: GemmBlockedVariant, shape?
 /** The blocked kernel's spec for one variant and one layout. */
 export function gemmBlockedSpecFor(
   v: GemmBlockedVariant,
-  opts: { transA?: boolean; transB?: boolean; vec4A?: boolean; vec4B?: boolean; vec4C?: boolean } = {},
+  opts: { transA?: boolean; transB?: boolean; vec4A?: boolean; vec4B?: boolean; vec4C?: boolean; activation?: ActivationName } = {},
 ): KernelSpec {
   for (const [name, x] of [['blockM', v.blockM], ['blockN', v.blockN]] as const) {
     if (x !== 4 && x !== 8) throw new ShapeError('gemm_blocked', name, `must be 4 or 8, got ${x}`);
@@ -416,9 +426,11 @@ export function gemmBlockedSpecFor(
   return {
     name: 'gemm_blocked',
     source: blockedSource,
+    includes: [activationCore],
     bindings: BINDINGS,
     params: PARAMS,
     constants: {
+      ACTIVATION: activationCode('gemm_blocked', opts.activation),
       TRANS_A: opts.transA ? 1 : 0,
       TRANS_B: opts.transB ? 1 : 0,
       VEC4_A: opts.vec4A ? 1 : 0,
@@ -458,6 +470,7 @@ export async function prepareGemmBlocked(
     vec4A: (shape.transA ? m : k) % 4 === 0,
     vec4B: (shape.transB ? k : n) % 4 === 0,
     vec4C: n % 4 === 0,
+    activation: shapeActivation(shape),
   });
   const kernel = await getKernel(device, spec);
   const resources = { c: buffers.c, a: buffers.a, b: buffers.b, bias: biasOrDummy(device, buffers) };
@@ -484,6 +497,7 @@ export async function prepareGemmTiled(
     vec4B: (shape.transB ? k : n) % 4 === 0,
     vec4C: n % 4 === 0,
     ...tiles,
+    activation: shapeActivation(shape),
   });
   const kernel = await getKernel(device, spec);
   const resources = { c: buffers.c, a: buffers.a, b: buffers.b, bias: biasOrDummy(device, buffers) };
@@ -500,14 +514,27 @@ export function subgroupOutput(cols: number): string {
 }
 
 /** The subgroup kernel's spec: SG lanes, CQ column quads per lane, rows of n. */
-export function gemmSgSpecFor(opts: { transA?: boolean; transB?: boolean; SG: number; CQ: number; n: number }): KernelSpec {
+export function gemmSgSpecFor(opts: {
+  transA?: boolean;
+  transB?: boolean;
+  SG: number;
+  CQ: number;
+  n: number;
+  activation?: ActivationName;
+}): KernelSpec {
   return {
     name: 'gemm_sg',
     source: sgSource,
-    includes: [subgroupCore, subgroupOutput(opts.n)],
+    includes: [subgroupCore, activationCore, subgroupOutput(opts.n)],
     bindings: ['out', 'a', 'b', 'bias'],
     params: PARAMS,
-    constants: { TRANS_A: opts.transA ? 1 : 0, TRANS_B: opts.transB ? 1 : 0, SG: opts.SG, CQ: opts.CQ },
+    constants: {
+      TRANS_A: opts.transA ? 1 : 0,
+      TRANS_B: opts.transB ? 1 : 0,
+      SG: opts.SG,
+      CQ: opts.CQ,
+      ACTIVATION: activationCode('gemm_sg', opts.activation),
+    },
   };
 }
 
@@ -533,7 +560,7 @@ export async function prepareGemmSubgroup(
   const workgroups = subgroupGrid(device, label, shape.m, shape.n, tiles);
   const kernel = await getKernel(
     device,
-    gemmSgSpecFor({ transA: shape.transA, transB: shape.transB, ...tiles, n: shape.n }),
+    gemmSgSpecFor({ transA: shape.transA, transB: shape.transB, ...tiles, n: shape.n, activation: shapeActivation(shape) }),
   );
   const resources = { out: buffers.c, a: buffers.a, b: buffers.b, bias: biasOrDummy(device, buffers) };
   return kernel.prepare({ label, resources, params, workgroups });
@@ -550,7 +577,10 @@ export async function prepareGemmNaive(
   const x = Math.ceil(shape.n / NAIVE_WORKGROUP.x);
   const y = Math.ceil(shape.m / NAIVE_WORKGROUP.y);
   requireGrid(label, device, x, y);
-  const kernel = await getKernel(device, gemmNaiveSpecFor({ transA: shape.transA, transB: shape.transB }));
+  const kernel = await getKernel(
+    device,
+    gemmNaiveSpecFor({ transA: shape.transA, transB: shape.transB, activation: shapeActivation(shape) }),
+  );
   const resources = { c: buffers.c, a: buffers.a, b: buffers.b, bias: biasOrDummy(device, buffers) };
   return kernel.prepare({ label, resources, params, workgroups: [x, y] });
 }

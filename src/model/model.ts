@@ -3,10 +3,14 @@
 // reference, checkpoints) works from the resolved `Model`, never the raw spec.
 
 import { ShapeError } from '../errors';
+import { ACTIVATIONS, isActivation, type ActivationName } from '../kernels/activation';
+import { BATCHNORM_DEFAULTS } from '../kernels/batchnorm';
 import { conv2dGeometry, type Padding } from '../kernels/conv2d';
 import { maxPoolGeometry } from '../kernels/maxpool';
 
-export type Activation = 'linear' | 'relu' | 'softmax';
+export type { ActivationName };
+/** A dense layer's activations: the shared ones, and softmax for the output. */
+export type Activation = ActivationName | 'softmax';
 
 export type LayerSpec =
   | {
@@ -15,17 +19,26 @@ export type LayerSpec =
       kernelSize: number | [number, number];
       strides?: number | [number, number];
       padding?: Padding;
-      activation?: 'linear' | 'relu';
+      activation?: ActivationName;
     }
   | {
-      type: 'maxpool2d';
+      /** Keras MaxPooling2D / AveragePooling2D (padding not counted in the mean). */
+      type: 'maxpool2d' | 'avgpool2d';
       poolSize?: number | [number, number];
       strides?: number | [number, number];
       padding?: Padding;
     }
   | { type: 'flatten' }
   | { type: 'dropout'; rate: number }
+  /**
+   * Keras's BatchNormalization after a conv2d (per channel) or dense (per
+   * unit): momentum 0.99 and epsilon 1e-3 unless given. An activation layer
+   * after it is fused into it (Conv2D linear -> BatchNormalization -> ReLU).
+   */
+  | { type: 'batchnorm'; momentum?: number; epsilon?: number }
   | { type: 'relu' }
+  /** An activation on its own, fused into the linear conv2d or dense before it. */
+  | { type: 'activation'; activation: ActivationName }
   | { type: 'dense'; units: number; activation?: Activation };
 
 export interface ModelSpec {
@@ -45,7 +58,12 @@ export interface ParamInfo {
   size: number;
   fanIn: number;
   fanOut: number;
-  init: 'glorot_uniform' | 'zeros';
+  init: 'glorot_uniform' | 'zeros' | 'ones';
+  /**
+   * false for batchnorm's moving statistics: kept with the weights (and in
+   * checkpoints) but never updated by Adam. Default true.
+   */
+  trainable?: boolean;
 }
 
 interface LayerBase {
@@ -67,10 +85,12 @@ export type ResolvedLayer = LayerBase &
         strideH: number;
         strideW: number;
         padding: Padding;
+        activation: ActivationName;
+        /** activation === 'relu' (kept for readers of the older field). */
         relu: boolean;
       }
     | {
-        type: 'maxpool2d';
+        type: 'maxpool2d' | 'avgpool2d';
         poolH: number;
         poolW: number;
         strideH: number;
@@ -79,7 +99,16 @@ export type ResolvedLayer = LayerBase &
       }
     | { type: 'flatten' }
     | { type: 'dropout'; rate: number }
-    | { type: 'dense'; units: number; relu: boolean; softmax: boolean }
+    | { type: 'dense'; units: number; activation: ActivationName; relu: boolean; softmax: boolean }
+    | {
+        type: 'batchnorm';
+        /** Channels of a conv2d output, units of a dense one. */
+        channels: number;
+        momentum: number;
+        epsilon: number;
+        activation: ActivationName;
+        relu: boolean;
+      }
   );
 
 export interface Model {
@@ -99,8 +128,8 @@ function pair(v: number | [number, number] | undefined, fallback: [number, numbe
 }
 
 /**
- * Validates the spec and infers every shape. A standalone `relu` is fused into
- * the conv2d or dense before it. Errors name the layer by index and type.
+ * Validates the spec and infers every shape. A standalone `relu` or
+ * `activation` is fused into the conv2d or dense before it. Errors name the layer by index and type.
  */
 export function buildModel(spec: ModelSpec): Model {
   const [h0, w0, c0] = spec.inputShape;
@@ -144,12 +173,16 @@ export function buildModel(spec: ModelSpec): Model {
           { batch: 1, inH: h, inW: w, inC: c, outC: l.filters, kernelH: kh, kernelW: kw, strideH: sh, strideW: sw, padding },
           where,
         );
+        const activation = l.activation ?? 'linear';
+        if (!isActivation(activation)) {
+          throw new ShapeError(where, 'activation', `must be one of ${ACTIVATIONS.join(', ')}, got '${String(activation)}'`);
+        }
         const name = uniqueName('conv2d');
         const outShape = [g.outH, g.outW, l.filters];
         layers.push({
           type: 'conv2d', index: i, name, inShape: shape, outShape,
           filters: l.filters, kernelH: kh, kernelW: kw, strideH: sh, strideW: sw, padding,
-          relu: (l.activation ?? 'linear') === 'relu',
+          activation, relu: activation === 'relu',
           params: [
             { name: `${name}/kernel`, shape: [kh, kw, c, l.filters], size: kh * kw * c * l.filters,
               fanIn: kh * kw * c, fanOut: kh * kw * l.filters, init: 'glorot_uniform' },
@@ -159,7 +192,8 @@ export function buildModel(spec: ModelSpec): Model {
         shape = outShape;
         break;
       }
-      case 'maxpool2d': {
+      case 'maxpool2d':
+      case 'avgpool2d': {
         const [h, w, c] = needImage();
         const [ph, pw] = pair(l.poolSize, [2, 2]);
         const [sh, sw] = pair(l.strides, [ph, pw]);
@@ -171,7 +205,7 @@ export function buildModel(spec: ModelSpec): Model {
         );
         const outShape = [g.outH, g.outW, c];
         layers.push({
-          type: 'maxpool2d', index: i, name: uniqueName('max_pooling2d'), inShape: shape, outShape,
+          type: l.type, index: i, name: uniqueName(l.type === 'maxpool2d' ? 'max_pooling2d' : 'average_pooling2d'), inShape: shape, outShape,
           poolH: ph, poolW: pw, strideH: sh, strideW: sw, padding, params: [],
         });
         shape = outShape;
@@ -188,12 +222,47 @@ export function buildModel(spec: ModelSpec): Model {
         layers.push({ type: 'dropout', index: i, name: uniqueName('dropout'), inShape: shape, outShape: shape, rate: l.rate, params: [] });
         break;
       }
-      case 'relu': {
-        const prev = layers[layers.length - 1];
-        if (!prev || (prev.type !== 'conv2d' && prev.type !== 'dense') || prev.relu || (prev.type === 'dense' && prev.softmax)) {
-          throw new ShapeError(where, 'position', 'a ReLU layer must directly follow a linear conv2d or dense layer (it is fused into it)');
+      case 'relu':
+      case 'activation': {
+        const activation = l.type === 'relu' ? 'relu' : l.activation;
+        if (!isActivation(activation)) {
+          throw new ShapeError(where, 'activation', `must be one of ${ACTIVATIONS.join(', ')}, got '${String(activation)}'`);
         }
-        prev.relu = true;
+        const prev = layers[layers.length - 1];
+        const fusable = prev && (prev.type === 'conv2d' || prev.type === 'dense' || prev.type === 'batchnorm');
+        if (!fusable || prev.activation !== 'linear' || (prev.type === 'dense' && prev.softmax)) {
+          throw new ShapeError(where, 'position', `a ${activation} layer must directly follow a linear conv2d, dense or batchnorm layer (it is fused into it)`);
+        }
+        prev.activation = activation;
+        prev.relu = activation === 'relu';
+        break;
+      }
+      case 'batchnorm': {
+        const prev = layers[layers.length - 1];
+        if (!prev || (prev.type !== 'conv2d' && prev.type !== 'dense') || (prev.type === 'dense' && prev.softmax)) {
+          throw new ShapeError(where, 'position', 'batchnorm must directly follow a conv2d or a hidden dense layer');
+        }
+        const momentum = l.momentum ?? BATCHNORM_DEFAULTS.momentum;
+        const epsilon = l.epsilon ?? BATCHNORM_DEFAULTS.epsilon;
+        if (!(momentum >= 0 && momentum <= 1)) throw new ShapeError(where, 'momentum', `must be in [0, 1], got ${momentum}`);
+        if (!(epsilon > 0)) throw new ShapeError(where, 'epsilon', `must be > 0, got ${epsilon}`);
+        const channels = shape[shape.length - 1];
+        const name = uniqueName('batch_normalization');
+        const vector = (p: string, init: ParamInfo['init'], trainable: boolean): ParamInfo => ({
+          name: `${name}/${p}`, shape: [channels], size: channels, fanIn: 0, fanOut: 0, init, trainable,
+        });
+        layers.push({
+          type: 'batchnorm', index: i, name, inShape: shape, outShape: shape, channels, momentum, epsilon,
+          activation: 'linear', relu: false,
+          // Keras's names and order; PyTorch's BatchNorm2d calls them weight,
+          // bias, running_mean, running_var.
+          params: [
+            vector('gamma', 'ones', true),
+            vector('beta', 'zeros', true),
+            vector('moving_mean', 'zeros', false),
+            vector('moving_variance', 'ones', false),
+          ],
+        });
         break;
       }
       case 'dense': {
@@ -204,8 +273,12 @@ export function buildModel(spec: ModelSpec): Model {
         const name = uniqueName('dense');
         const fanIn = shape[0];
         const activation = l.activation ?? 'linear';
+        if (activation !== 'softmax' && !isActivation(activation)) {
+          throw new ShapeError(where, 'activation', `must be softmax or one of ${ACTIVATIONS.join(', ')}, got '${String(activation)}'`);
+        }
         layers.push({
           type: 'dense', index: i, name, inShape: shape, outShape: [l.units], units: l.units,
+          activation: activation === 'softmax' ? 'linear' : activation,
           relu: activation === 'relu', softmax: activation === 'softmax',
           params: [
             { name: `${name}/kernel`, shape: [fanIn, l.units], size: fanIn * l.units, fanIn, fanOut: l.units, init: 'glorot_uniform' },
@@ -258,18 +331,28 @@ export interface CnnOptions {
   kernel2?: number;
   dropout?: number;
   hidden?: number;
+  /** The activation of the convolutions and the hidden layer (default relu). */
+  activation?: ActivationName;
+  /** BatchNormalization after each convolution (and the hidden layer), before its activation. */
+  batchNorm?: boolean;
 }
 
 export function paperCnn(o: CnnOptions = {}): ModelSpec {
+  const activation = o.activation ?? 'relu';
+  // With batchnorm: Conv2D (linear) -> BatchNormalization -> activation, as Keras users write it.
+  const activated = (layer: LayerSpec & { type: 'conv2d' | 'dense' }): LayerSpec[] =>
+    o.batchNorm
+      ? [{ ...layer, activation: 'linear' }, { type: 'batchnorm' }, { type: 'activation', activation }]
+      : [{ ...layer, activation }];
   const layers: LayerSpec[] = [
-    { type: 'conv2d', filters: o.filters1 ?? 32, kernelSize: o.kernel1 ?? 4, activation: 'relu' },
+    ...activated({ type: 'conv2d', filters: o.filters1 ?? 32, kernelSize: o.kernel1 ?? 4 }),
     { type: 'maxpool2d', poolSize: 2 },
-    { type: 'conv2d', filters: o.filters2 ?? 64, kernelSize: o.kernel2 ?? 3, activation: 'relu' },
+    ...activated({ type: 'conv2d', filters: o.filters2 ?? 64, kernelSize: o.kernel2 ?? 3 }),
     { type: 'maxpool2d', poolSize: 2 },
     { type: 'flatten' },
     { type: 'dropout', rate: o.dropout ?? 0.25 },
   ];
-  if (o.hidden) layers.push({ type: 'dense', units: o.hidden, activation: 'relu' });
+  if (o.hidden) layers.push(...activated({ type: 'dense', units: o.hidden }));
   layers.push({ type: 'dense', units: 10, activation: 'softmax' });
   return { name: 'paper-cnn', inputShape: [28, 28, 1], layers };
 }

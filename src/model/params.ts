@@ -1,6 +1,10 @@
 // Parameters, gradients and both Adam moments each live in ONE buffer; every
 // tensor is a slice aligned to the device's storage offset alignment. One Adam
 // dispatch then updates the whole model, and a checkpoint is four copies.
+// Trainable tensors come first and Adam runs over them only
+// (trainableFloats); batchnorm's moving statistics follow, in the same
+// buffers, so they travel with the weights (the Adam moments and gradients
+// of those slots stay zero).
 
 import { createStorage, type BufferSlice } from '../gpu/buffers';
 import type { ParamInfo } from './model';
@@ -15,6 +19,8 @@ export interface ParamSlot {
 export class ParamStore {
   readonly slots = new Map<string, ParamSlot>();
   readonly totalFloats: number;
+  /** Floats from 0 that hold trainable tensors: what Adam updates. */
+  readonly trainableFloats: number;
   readonly params: GPUBuffer;
   readonly grads: GPUBuffer;
   readonly m: GPUBuffer;
@@ -26,11 +32,16 @@ export class ParamStore {
   ) {
     const alignFloats = Math.max(1, device.limits.minStorageBufferOffsetAlignment / 4);
     let offset = 0;
-    for (const info of infos) {
+    let trainableEnd = 0;
+    const trainable = (i: ParamInfo) => i.trainable ?? true;
+    const ordered = [...infos.filter(trainable), ...infos.filter((i) => !trainable(i))];
+    for (const info of ordered) {
       this.slots.set(info.name, { info, offset });
       offset += Math.ceil(info.size / alignFloats) * alignFloats;
+      if (trainable(info)) trainableEnd = offset;
     }
     this.totalFloats = Math.max(offset, 4);
+    this.trainableFloats = ordered.every(trainable) ? this.totalFloats : trainableEnd;
     const bytes = this.totalFloats * 4;
     // If one of the four cannot be made, the ones before it are freed.
     const made: GPUBuffer[] = [];
@@ -55,7 +66,7 @@ export class ParamStore {
     return { buffer, offset: s.offset * 4, size: s.info.size * 4 };
   }
 
-  /** Glorot-uniform kernels and zero biases, as Keras; zero Adam moments. */
+  /** Glorot-uniform kernels, zero biases, ones where asked (batchnorm), as Keras; zero Adam moments. */
   initialize(seed: number): void {
     const rng = new Rng(seed);
     const host = new Float32Array(this.totalFloats);
@@ -63,6 +74,8 @@ export class ParamStore {
       if (info.init === 'glorot_uniform') {
         const limit = Math.sqrt(6 / (info.fanIn + info.fanOut));
         for (let i = 0; i < info.size; i++) host[offset + i] = rng.uniform(-limit, limit);
+      } else if (info.init === 'ones') {
+        host.fill(1, offset, offset + info.size);
       }
     }
     this.writeAll({ params: host, m: new Float32Array(this.totalFloats), v: new Float32Array(this.totalFloats) });

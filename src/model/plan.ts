@@ -9,14 +9,24 @@
 //   conv2d  dW, db = backward_filter(x, dz), dx = backward_input(dz, W)
 //   maxpool dx = gather through the stored argmax; when a ReLU layer feeds the
 //           pool, its gradient is fused here (route only where the max > 0)
+//   avgpool dx = dy / window count, gathered over the windows covering x
 //   dropout dx = dy * mask
+//   batchnorm dgamma, dbeta, dx through the batch statistics (its activation's
+//           gradient included), kernels/batchnorm.ts
 // where dz is the gradient w.r.t. the pre-activation output: the incoming
-// gradient itself, or relu_backward of it when the ReLU was not fused.
-// Then one Adam dispatch over the flat parameter buffer and step_advance.
+// gradient itself, or activation_backward of it when the activation's
+// gradient was not fused into the pool. Activations are fused into the
+// layers' epilogues, except gelu in training: its gradient needs the
+// pre-activation, so the layer writes that and activation_forward applies gelu.
+// Then one Adam dispatch over the trainable part of the flat parameter buffer
+// and step_advance. Batchnorm's moving statistics are updated in the forward
+// pass of training (its stats kernel) and read by eval and predict plans.
 
 import { createStorage, type BufferRef, type PlannedBuffer } from '../gpu/buffers';
 import { sequence, type PreparedDispatch } from '../gpu/kernel';
 import { prepareAdam } from '../kernels/adam';
+import { prepareBatchNormBackward, prepareBatchNormForward, prepareBatchNormStats, type BatchNormShape } from '../kernels/batchnorm';
+import { prepareAvgPoolBackward, prepareAvgPoolForward } from '../kernels/avgpool';
 import { prepareBiasBackward } from '../kernels/bias';
 import {
   prepareConv2dBackwardFilter,
@@ -29,7 +39,7 @@ import { prepareGemm } from '../kernels/gemm';
 import type { TuneOptions } from '../gpu/tune';
 import { prepareMaxPoolBackward, prepareMaxPoolForward, type MaxPoolShape } from '../kernels/maxpool';
 import { prepareMnistBatch } from '../kernels/mnist_batch';
-import { prepareReluBackward } from '../kernels/relu';
+import { gradFromOutput, prepareActivationBackward, prepareActivationForward } from '../kernels/activation';
 import { prepareSoftmaxCrossEntropy } from '../kernels/softmax_cross_entropy';
 import { prepareStepAdvance } from '../kernels/step_advance';
 import type { Model, ResolvedLayer } from './model';
@@ -146,7 +156,19 @@ export class StepPlan {
     const acts: GPUBuffer[] = [this.input];
     const argmax = new Map<number, GPUBuffer>();
     const masks = new Map<number, GPUBuffer>();
+    // Pre-activations kept for the backward pass (gelu in training).
+    const preacts = new Map<number, GPUBuffer>();
+    // Each batchnorm layer's batch mean and variance (training).
+    const batchStats = new Map<number, { mean: GPUBuffer; variance: GPUBuffer }>();
     const w = (name: string) => store.slice(store.params, name);
+    // Where a layer writes before its activation: y itself when the activation
+    // is fused, else a kept pre-activation buffer that activation_forward reads.
+    const unfused = (l: Extract<ResolvedLayer, { type: 'conv2d' | 'dense' }>) => train && !gradFromOutput(l.activation);
+    const finish = async (l: Extract<ResolvedLayer, { type: 'conv2d' | 'dense' }>, y: GPUBuffer, z: GPUBuffer | null, n: number) => {
+      if (!z) return;
+      preacts.set(l.index, z);
+      add(await prepareActivationForward(device, { y, u: z }, { n, activation: l.activation }, `${l.name} ${l.activation}`));
+    };
     for (const l of layers) {
       const x = acts[acts.length - 1];
       const outFloats = B * count(l.outShape);
@@ -154,7 +176,10 @@ export class StepPlan {
       switch (l.type) {
         case 'conv2d': {
           const y = this.alloc(outFloats, l.name);
-          add(await prepareConv2dForward(device, { y, x, w: w(`${l.name}/kernel`), b: w(`${l.name}/bias`) }, { ...convShape(l, B), relu: l.relu }, label));
+          const z = unfused(l) ? this.alloc(outFloats, `${l.name} preactivation`) : null;
+          const activation = z ? 'linear' : l.activation;
+          add(await prepareConv2dForward(device, { y: z ?? y, x, w: w(`${l.name}/kernel`), b: w(`${l.name}/bias`) }, { ...convShape(l, B), activation }, label));
+          await finish(l, y, z, outFloats);
           acts.push(y);
           break;
         }
@@ -166,9 +191,35 @@ export class StepPlan {
           acts.push(y);
           break;
         }
+        case 'avgpool2d': {
+          const y = this.alloc(outFloats, l.name);
+          add(await prepareAvgPoolForward(device, { y, x }, poolShape(l, B), label));
+          acts.push(y);
+          break;
+        }
         case 'flatten':
           acts.push(x); // NHWC is already (batch, H*W*C) in memory.
           break;
+        case 'batchnorm': {
+          const y = this.alloc(outFloats, l.name);
+          const shape = batchNormShape(l, B);
+          const gamma = w(`${l.name}/gamma`);
+          const beta = w(`${l.name}/beta`);
+          if (train) {
+            const mean = this.alloc(l.channels, `${l.name} batch mean`);
+            const variance = this.alloc(l.channels, `${l.name} batch variance`);
+            batchStats.set(l.index, { mean, variance });
+            const movingMean = w(`${l.name}/moving_mean`);
+            const movingVariance = w(`${l.name}/moving_variance`);
+            add(await prepareBatchNormStats(device, { mean, variance, movingMean, movingVariance, x }, shape, `${l.name} stats`));
+            add(await prepareBatchNormForward(device, { y, x, mean, variance, gamma, beta }, shape, label));
+          } else {
+            const stats = { mean: w(`${l.name}/moving_mean`), variance: w(`${l.name}/moving_variance`) };
+            add(await prepareBatchNormForward(device, { y, x, ...stats, gamma, beta }, shape, label));
+          }
+          acts.push(y);
+          break;
+        }
         case 'dropout': {
           if (train && l.rate > 0) {
             const y = this.alloc(outFloats, l.name);
@@ -184,15 +235,17 @@ export class StepPlan {
         }
         case 'dense': {
           const y = this.alloc(outFloats, l.name);
+          const z = unfused(l) ? this.alloc(outFloats, `${l.name} preactivation`) : null;
           add(
             await prepareGemm(
               device,
-              { c: y, a: x, b: w(`${l.name}/kernel`), bias: w(`${l.name}/bias`) },
-              { m: B, n: l.units, k: l.inShape[0], bias: true, relu: l.relu },
+              { c: z ?? y, a: x, b: w(`${l.name}/kernel`), bias: w(`${l.name}/bias`) },
+              { m: B, n: l.units, k: l.inShape[0], bias: true, activation: z ? 'linear' : l.activation },
               label,
               this.tuning(),
             ),
           );
+          await finish(l, y, z, outFloats);
           acts.push(y);
           break;
         }
@@ -214,14 +267,14 @@ export class StepPlan {
     );
 
     if (train) {
-      await this.buildBackward(layers, acts, argmax, masks, dlogits);
+      await this.buildBackward(layers, acts, argmax, masks, preacts, batchStats, dlogits);
       const adam = options.adam;
       if (!adam) throw new Error('StepPlan: a training plan needs Adam settings');
       add(
         await prepareAdam(
           device,
           { param: store.params, m: store.m, v: store.v, grad: store.grads, step: this.step },
-          { n: store.totalFloats, lr: adam.lr, beta1: adam.beta1, beta2: adam.beta2, epsilon: adam.epsilon },
+          { n: store.trainableFloats, lr: adam.lr, beta1: adam.beta1, beta2: adam.beta2, epsilon: adam.epsilon },
         ),
       );
     }
@@ -233,6 +286,8 @@ export class StepPlan {
     acts: GPUBuffer[],
     argmax: Map<number, GPUBuffer>,
     masks: Map<number, GPUBuffer>,
+    preacts: Map<number, GPUBuffer>,
+    batchStats: Map<number, { mean: GPUBuffer; variance: GPUBuffer }>,
     dlogits: GPUBuffer,
   ): Promise<void> {
     const { device, store } = this;
@@ -243,8 +298,9 @@ export class StepPlan {
     // A layer needs its input gradient only if some layer before it has parameters.
     const firstParam = layers.findIndex((l) => l.params.length > 0);
 
-    // gradient w.r.t. the current layer's output, and whether the ReLU of the
-    // layer that produced it has already been applied (fused into a pool).
+    // gradient w.r.t. the current layer's output, and whether the activation
+    // gradient of the layer that produced it has already been applied (ReLU
+    // fused into a pool).
     let grad: GPUBuffer = dlogits;
     let preActivation = true; // softmax cross-entropy gives d loss / d logits
     for (let k = layers.length - 1; k >= 0; k--) {
@@ -258,9 +314,18 @@ export class StepPlan {
       if (!needInput && l.params.length === 0) break;
       if (l.type === 'conv2d' || l.type === 'dense') {
         let dz: BufferRef = grad;
-        if (l.relu && !preActivation) {
+        if (l.activation !== 'linear' && !preActivation) {
           const z = this.alloc(outFloats, `${l.name} dz`);
-          add(await prepareReluBackward(device, { dx: z, dy: grad, y: acts[k + 1] }, { n: outFloats }, `${l.name} relu_backward`));
+          const saved = preacts.get(l.index) ?? acts[k + 1];
+          const fromOutput = !preacts.has(l.index);
+          add(
+            await prepareActivationBackward(
+              device,
+              { dx: z, dy: grad, saved },
+              { n: outFloats, activation: l.activation, fromOutput },
+              `${l.name} ${l.activation}_backward`,
+            ),
+          );
           dz = z;
         }
         const dx = needInput ? this.alloc(inFloats, `${l.name} dx`) : null;
@@ -281,9 +346,30 @@ export class StepPlan {
         if (!dx) break;
         grad = dx;
         preActivation = false;
+      } else if (l.type === 'avgpool2d') {
+        const dx = this.alloc(inFloats, `${l.name} dx`);
+        add(await prepareAvgPoolBackward(device, { dx, dy: grad }, poolShape(l, B), label));
+        grad = dx;
+      } else if (l.type === 'batchnorm') {
+        const dx = this.alloc(inFloats, `${l.name} dx`);
+        const stats = batchStats.get(l.index)!;
+        add(
+          await prepareBatchNormBackward(
+            device,
+            {
+              dx, dgamma: g(`${l.name}/gamma`), dbeta: g(`${l.name}/beta`), dy: grad, x,
+              ...stats, gamma: w(`${l.name}/gamma`), beta: w(`${l.name}/beta`),
+            },
+            // A gradient that arrives pre-activation (ReLU fused into a pool) skips f'.
+            { ...batchNormShape(l, B), activation: preActivation ? 'linear' : l.activation },
+            label,
+          ),
+        );
+        grad = dx;
+        preActivation = false;
       } else if (l.type === 'maxpool2d') {
         const prev = layers[k - 1];
-        const fuseRelu = prev !== undefined && (prev.type === 'conv2d' || prev.type === 'dense') && prev.relu;
+        const fuseRelu = prev !== undefined && 'activation' in prev && prev.activation === 'relu';
         const dx = this.alloc(inFloats, `${l.name} dx`);
         add(
           await prepareMaxPoolBackward(
@@ -376,7 +462,15 @@ export function convShape(l: Extract<ResolvedLayer, { type: 'conv2d' }>, batch: 
   };
 }
 
-export function poolShape(l: Extract<ResolvedLayer, { type: 'maxpool2d' }>, batch: number): MaxPoolShape {
+export function batchNormShape(
+  l: Extract<ResolvedLayer, { type: 'batchnorm' }>,
+  batch: number,
+): Required<BatchNormShape> {
+  const rows = (batch * l.inShape.reduce((a, b) => a * b, 1)) / l.channels;
+  return { rows, channels: l.channels, momentum: l.momentum, epsilon: l.epsilon, activation: l.activation };
+}
+
+export function poolShape(l: Extract<ResolvedLayer, { type: 'maxpool2d' | 'avgpool2d' }>, batch: number): MaxPoolShape {
   return {
     batch,
     inH: l.inShape[0],

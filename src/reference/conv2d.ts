@@ -6,7 +6,9 @@
 // Plain loops, written to be obviously right rather than fast; the GPU
 // kernels are checked against these, and these against finite differences.
 
+import { shapeActivation, type ActivationName } from '../kernels/activation';
 import { conv2dGeometry, type Conv2dShape } from '../kernels/conv2d';
+import { activate } from './activation';
 
 /** The shape with strides filled in and the output geometry resolved. */
 function resolve(shape: Conv2dShape) {
@@ -19,14 +21,15 @@ function resolve(shape: Conv2dShape) {
   };
 }
 
-/** y = [ReLU](conv(x, w) + b). */
+/** y = f(conv(x, w) + b), f = shape.activation (`relu: true`: 'relu'). */
 export function conv2dForward(
   x: ArrayLike<number>,
   w: ArrayLike<number>,
   b: ArrayLike<number>,
-  shape: Conv2dShape & { relu: boolean },
+  shape: Conv2dShape & { activation?: ActivationName; relu?: boolean },
 ): Float64Array {
   const s = resolve(shape);
+  const activation = shapeActivation(shape);
   const { batch, inH, inW, inC, outC, kernelH, kernelW, outH, outW } = s;
   const y = new Float64Array(batch * outH * outW * outC);
   for (let n = 0; n < batch; n++) {
@@ -48,7 +51,7 @@ export function conv2dForward(
               }
             }
           }
-          y[yBase + k] = shape.relu ? Math.max(acc, 0) : acc;
+          y[yBase + k] = activate(acc, activation);
         }
       }
     }

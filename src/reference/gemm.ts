@@ -1,5 +1,8 @@
-// CPU reference for GEMM with an optional bias and ReLU, in float64, plus the
+// CPU reference for GEMM with an optional bias and activation, in float64, plus the
 // dense layer's backward products written as the same GEMM with transposes.
+
+import { shapeActivation, type ActivationName } from '../kernels/activation';
+import { activate } from './activation';
 
 export interface GemmRefShape {
   m: number;
@@ -7,11 +10,12 @@ export interface GemmRefShape {
   k: number;
   transA?: boolean;
   transB?: boolean;
+  activation?: ActivationName;
   relu?: boolean;
 }
 
 /**
- * c(m, n) = op(a)·op(b) [+ bias(n) per row] [then ReLU]. a is stored (m, k),
+ * c(m, n) = f(op(a)·op(b) [+ bias(n) per row]). a is stored (m, k),
  * or (k, m) when transA; b is stored (k, n), or (n, k) when transB.
  */
 export function gemm(
@@ -21,6 +25,7 @@ export function gemm(
   shape: GemmRefShape,
 ): Float64Array {
   const { m, n, k } = shape;
+  const activation = shapeActivation(shape);
   const c = new Float64Array(m * n);
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
@@ -31,7 +36,7 @@ export function gemm(
         sum += av * bv;
       }
       if (bias) sum += bias[j];
-      c[i * n + j] = shape.relu ? Math.max(sum, 0) : sum;
+      c[i * n + j] = activate(sum, activation);
     }
   }
   return c;

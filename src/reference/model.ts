@@ -4,14 +4,16 @@
 // both from the same weights and batch and compare the updated weights.
 
 import { type Model } from '../model/model';
-import { convShape, dropoutSeed, poolShape } from '../model/plan';
+import { batchNormShape, convShape, dropoutSeed, poolShape } from '../model/plan';
 import { adamStep, type AdamHyper } from './adam';
+import { avgPoolBackward, avgPoolForward } from './avgpool';
 import { biasBackward } from './bias';
 import { conv2dBackwardFilter, conv2dBackwardInput, conv2dForward } from './conv2d';
 import { dropoutBackward, dropoutForward } from './dropout';
 import { gemm } from './gemm';
 import { maxPoolBackward, maxPoolForward } from './maxpool';
-import { reluBackward } from './relu';
+import { activationBackward } from './activation';
+import { batchNormBackward, batchNormForward, batchNormMovingUpdate, batchNormStats } from './batchnorm';
 import { softmaxCrossEntropy } from './softmax_cross_entropy';
 
 export interface ReferenceState {
@@ -31,7 +33,9 @@ export interface ReferenceStepResult {
 
 /**
  * One training step on `x` (batch, H*W*C) with `labels`; updates `state` in
- * place and returns the mean loss and the gradients.
+ * place (weights, Adam moments, batchnorm's moving statistics) and returns
+ * the mean loss and the gradients. With train: false, a forward pass in
+ * evaluation mode (batchnorm on its moving statistics), nothing updated.
  */
 export function referenceTrainStep(
   model: Model,
@@ -50,7 +54,7 @@ export function referenceTrainStep(
     const a = acts[acts.length - 1];
     switch (l.type) {
       case 'conv2d':
-        acts.push(conv2dForward(a, P.get(`${l.name}/kernel`)!, P.get(`${l.name}/bias`)!, { ...convShape(l, batch), relu: l.relu }));
+        acts.push(conv2dForward(a, P.get(`${l.name}/kernel`)!, P.get(`${l.name}/bias`)!, { ...convShape(l, batch), activation: l.activation }));
         break;
       case 'maxpool2d': {
         const r = maxPoolForward(a, poolShape(l, batch));
@@ -58,9 +62,28 @@ export function referenceTrainStep(
         acts.push(r.y);
         break;
       }
+      case 'avgpool2d':
+        acts.push(avgPoolForward(a, poolShape(l, batch)));
+        break;
       case 'flatten':
         acts.push(a);
         break;
+      case 'batchnorm': {
+        const shape = batchNormShape(l, batch);
+        const gamma = P.get(`${l.name}/gamma`)!;
+        const beta = P.get(`${l.name}/beta`)!;
+        const movingMean = P.get(`${l.name}/moving_mean`)!;
+        const movingVariance = P.get(`${l.name}/moving_variance`)!;
+        if (train) {
+          const { mean, variance } = batchNormStats(a, shape);
+          acts.push(batchNormForward(a, mean, variance, gamma, beta, { ...shape, activation: l.activation }));
+          batchNormMovingUpdate(movingMean, mean, l.momentum);
+          batchNormMovingUpdate(movingVariance, variance, l.momentum);
+        } else {
+          acts.push(batchNormForward(a, movingMean, movingVariance, gamma, beta, { ...shape, activation: l.activation }));
+        }
+        break;
+      }
       case 'dropout':
         if (train && l.rate > 0) {
           const r = dropoutForward(a, l.rate, dropoutSeed(options.seed, l.index), state.step);
@@ -69,7 +92,7 @@ export function referenceTrainStep(
         } else acts.push(a);
         break;
       case 'dense': {
-        const y = gemm(a, P.get(`${l.name}/kernel`)!, P.get(`${l.name}/bias`)!, { m: batch, n: l.units, k: l.inShape[0], relu: l.relu });
+        const y = gemm(a, P.get(`${l.name}/kernel`)!, P.get(`${l.name}/bias`)!, { m: batch, n: l.units, k: l.inShape[0], activation: l.activation });
         acts.push(y);
         break;
       }
@@ -78,13 +101,19 @@ export function referenceTrainStep(
   const logits = acts[acts.length - 1];
   const ce = softmaxCrossEntropy(logits, labels, batch, model.classes);
   const grads = new Map<string, Float64Array>();
+  const preActivationOf = (l: Extract<Model['layers'][number], { type: 'conv2d' | 'dense' }>, a: Float64Array) =>
+    l.type === 'conv2d'
+      ? conv2dForward(a, P.get(`${l.name}/kernel`)!, P.get(`${l.name}/bias`)!, convShape(l, batch))
+      : gemm(a, P.get(`${l.name}/kernel`)!, P.get(`${l.name}/bias`)!, { m: batch, n: l.units, k: l.inShape[0] });
   let grad: Float64Array = ce.dlogits;
   let preActivation = true;
   for (let k = model.layers.length - 1; k >= 0; k--) {
     const l = model.layers[k];
     const a = acts[k];
     if (l.type === 'conv2d' || l.type === 'dense') {
-      const dz = l.relu && !preActivation ? reluBackward(grad, acts[k + 1]) : grad;
+      // f'(u) at the pre-activation, recomputed from the layer's input (the GPU
+      // takes it from the output where it can: an independent check).
+      const dz = l.activation !== 'linear' && !preActivation ? activationBackward(grad, preActivationOf(l, a), l.activation, false) : grad;
       if (l.type === 'conv2d') {
         const shape = convShape(l, batch);
         const { dw, db } = conv2dBackwardFilter(a, dz, shape);
@@ -97,9 +126,18 @@ export function referenceTrainStep(
         grad = gemm(dz, P.get(`${l.name}/kernel`)!, null, { m: batch, n: l.inShape[0], k: l.units, transB: true });
       }
       preActivation = false;
+    } else if (l.type === 'avgpool2d') {
+      grad = avgPoolBackward(grad, poolShape(l, batch));
+    } else if (l.type === 'batchnorm') {
+      const shape = { ...batchNormShape(l, batch), activation: preActivation ? 'linear' as const : l.activation };
+      const r = batchNormBackward(grad, a, P.get(`${l.name}/gamma`)!, P.get(`${l.name}/beta`)!, shape);
+      grads.set(`${l.name}/gamma`, r.dgamma);
+      grads.set(`${l.name}/beta`, r.dbeta);
+      grad = r.dx;
+      preActivation = false;
     } else if (l.type === 'maxpool2d') {
       const prev = model.layers[k - 1];
-      const fuse = prev !== undefined && (prev.type === 'conv2d' || prev.type === 'dense') && prev.relu;
+      const fuse = prev !== undefined && 'activation' in prev && prev.activation === 'relu';
       grad = maxPoolBackward(grad, argmax.get(l.index)!, acts[k + 1], { ...poolShape(l, batch), relu: fuse });
       preActivation = fuse;
     } else if (l.type === 'dropout') {
@@ -108,7 +146,7 @@ export function referenceTrainStep(
     }
   }
   if (train) {
-    for (const p of model.params) {
+    for (const p of model.params.filter((q) => q.trainable ?? true)) {
       adamStep(state.params.get(p.name)!, state.m.get(p.name)!, state.v.get(p.name)!, grads.get(p.name)!, state.step + 1, options.adam);
     }
     state.step += 1;

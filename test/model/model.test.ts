@@ -32,7 +32,38 @@ describe('buildModel', () => {
     expect(m.layers).toHaveLength(3);
   });
 
+  it('fuses a standalone activation, and keeps each layer\'s activation', () => {
+    const m = buildModel(spec([
+      { type: 'conv2d', filters: 3, kernelSize: 3, activation: 'elu' },
+      { type: 'conv2d', filters: 3, kernelSize: 3 },
+      { type: 'activation', activation: 'gelu' },
+      { type: 'flatten' },
+      { type: 'dense', units: 8, activation: 'tanh' },
+      { type: 'dense', units: 10, activation: 'softmax' },
+    ]));
+    expect(m.layers.map((l) => ('activation' in l ? l.activation : l.type))).toEqual(['elu', 'gelu', 'flatten', 'tanh', 'linear']);
+  });
+
+  it('builds batchnorm (Keras names, moving statistics not trainable) and average pooling', () => {
+    const m = buildModel(paperCnn({ batchNorm: true, activation: 'elu' }));
+    expect(m.params.filter((p) => p.name.startsWith('batch_normalization_1/')).map((p) => [p.name, p.shape[0], p.init, p.trainable])).toEqual([
+      ['batch_normalization_1/gamma', 64, 'ones', true],
+      ['batch_normalization_1/beta', 64, 'zeros', true],
+      ['batch_normalization_1/moving_mean', 64, 'zeros', false],
+      ['batch_normalization_1/moving_variance', 64, 'ones', false],
+    ]);
+    expect(m.layers.map((l) => l.type)).toEqual(['conv2d', 'batchnorm', 'maxpool2d', 'conv2d', 'batchnorm', 'maxpool2d', 'flatten', 'dropout', 'dense']);
+    expect(m.layers[1].type === 'batchnorm' && m.layers[1].activation).toBe('elu');
+    expect(m.paramCount).toBe(544 + 18496 + 16010 + 4 * (32 + 64));
+    const p = buildModel(spec([{ type: 'avgpool2d', poolSize: 3, strides: 2, padding: 'same' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]));
+    expect([p.layers[0].name, p.layers[0].outShape]).toEqual(['average_pooling2d', [14, 14, 1]]);
+  });
+
   const bad: [string, ModelSpec, RegExp][] = [
+    ['batchnorm after a pool', spec([{ type: 'maxpool2d' }, { type: 'batchnorm' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]), /layer 1 \(batchnorm\): position/],
+    ['batchnorm momentum above 1', spec([{ type: 'conv2d', filters: 2, kernelSize: 3 }, { type: 'batchnorm', momentum: 1.5 }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]), /layer 1 \(batchnorm\): momentum/],
+    ['an unknown activation', spec([{ type: 'conv2d', filters: 2, kernelSize: 3, activation: 'swish' as 'relu' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]), /layer 0 \(conv2d\): activation: must be one of/],
+    ['an activation after an activated layer', spec([{ type: 'conv2d', filters: 2, kernelSize: 3, activation: 'relu' }, { type: 'activation', activation: 'tanh' }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]), /layer 1 \(activation\): position/],
     ['a kernel larger than its input', spec([{ type: 'conv2d', filters: 4, kernelSize: 30 }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]), /layer 0 \(conv2d\)/],
     ['zero filters', spec([{ type: 'conv2d', filters: 0, kernelSize: 3 }, { type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }]), /layer 0 \(conv2d\): filters/],
     ['dense on an image', spec([{ type: 'dense', units: 10, activation: 'softmax' }]), /layer 0 \(dense\): input/],
