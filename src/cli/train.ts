@@ -12,6 +12,7 @@ import cliProgress from 'cli-progress';
 import { mnistSubset } from '../data/mnist';
 import { loadMnistNode } from '../data/mnist_node';
 import { CheckpointError, LossDivergedError, NonFiniteLossError, WgslNnError } from '../errors';
+import { ACTIVATIONS, type ActivationName } from '../kernels/activation';
 import { PRESETS, paperCnn, type ModelSpec } from '../model/model';
 import { decodeSafetensors } from '../model/safetensors';
 import { Trainer, type EpochResult } from '../model/trainer';
@@ -27,6 +28,7 @@ const HELP = `Usage: npm run train -- [options]
   --seed N            seed for initialisation, shuffling and dropout (default 1)
   --model NAME        preset: ${Object.keys(PRESETS).join(', ')} (default paper-cnn)
   --filters1 N --kernel1 N --filters2 N --kernel2 N --dropout X
+  --activation NAME --batchnorm
                       reshape the paper's CNN (with --model paper-cnn)
   --train-count N     use only the first N training images (default: all 60000)
   --test-count N      use only the first N test images (default: all 10000)
@@ -188,6 +190,8 @@ const OPTIONS = {
   filters2: { type: 'string' },
   kernel2: { type: 'string' },
   dropout: { type: 'string' },
+  activation: { type: 'string' },
+  batchnorm: { type: 'boolean' },
   'train-count': { type: 'string' },
   'test-count': { type: 'string' },
   'steps-per-submit': { type: 'string' },
@@ -257,20 +261,29 @@ async function main(): Promise<number> {
   const seed = int('seed', values.seed ?? saved.seed, 1, 0);
   const learningRate = num('lr', values.lr ?? saved.learning_rate, 0.001, { min: 0, minOpen: true });
   const stepsPerSubmit = int('steps-per-submit', values['steps-per-submit'], 0, 0);
-  const shaped = ['filters1', 'kernel1', 'filters2', 'kernel2', 'dropout'].some((k) => values[k as 'dropout'] !== undefined);
+  const shaped = ['filters1', 'kernel1', 'filters2', 'kernel2', 'dropout', 'activation', 'batchnorm'].some(
+    (k) => values[k as 'dropout'] !== undefined,
+  );
+  if (values.activation !== undefined && !(ACTIVATIONS as readonly string[]).includes(values.activation)) {
+    throw new UsageError(`--activation must be one of ${ACTIVATIONS.filter((a) => a !== 'linear').join(', ')}, got '${values.activation}'`);
+  }
   let spec: ModelSpec | undefined;
   if (values.model !== undefined || shaped || !resumed?.metadata.model) {
     const presetName = values.model ?? 'paper-cnn';
     spec = PRESETS[presetName];
     if (!spec) throw new UsageError(`--model: unknown preset '${presetName}'; choose one of ${Object.keys(PRESETS).join(', ')}`);
     if (shaped) {
-      if (presetName !== 'paper-cnn') throw new UsageError('--filters1/--kernel1/--filters2/--kernel2/--dropout apply to --model paper-cnn');
+      if (presetName !== 'paper-cnn') {
+        throw new UsageError('--filters1/--kernel1/--filters2/--kernel2/--dropout/--activation/--batchnorm apply to --model paper-cnn');
+      }
       spec = paperCnn({
   filters1: values.filters1 !== undefined ? int('filters1', values.filters1, 32) : undefined,
   kernel1: values.kernel1 !== undefined ? int('kernel1', values.kernel1, 4) : undefined,
   filters2: values.filters2 !== undefined ? int('filters2', values.filters2, 64) : undefined,
   kernel2: values.kernel2 !== undefined ? int('kernel2', values.kernel2, 3) : undefined,
   dropout: values.dropout !== undefined ? num('dropout', values.dropout, 0.25, { min: 0, max: 1 }) : undefined,
+        activation: values.activation as ActivationName | undefined,
+        batchNorm: values.batchnorm === true,
       });
     }
   } else {

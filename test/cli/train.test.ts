@@ -75,6 +75,7 @@ describe('npm run train: bad input is one line and exit code 2, before training'
     ['more training images than the data has', ['--train-count', '70000'], /^error: --train-count 70000: the data has only 60000 training images$/],
     ['images of another size', ['--data', dataDir('small-images', { rows: 20, cols: 20 })], /^error: Trainer.create: train images: are 20x20 with 1 channel, but model small-cnn takes 28x28x1$/],
     ['labels beyond the classes', ['--data', dataDir('labels-12', { labelValue: 12 })], /^error: \S+train-labels-idx1-ubyte: label 0 is 12, expected a digit 0..9$/],
+    ['an unknown activation', ['--activation', 'swish'], /^error: --activation must be one of relu, leaky_relu, elu, tanh, sigmoid, gelu, got 'swish'$/],
     ['labels with the wrong type code', ['--data', dataDir('labels-i32', { labelType: 0x0c })], /^error: \S+train-labels-idx1-ubyte: expected MNIST labels \(u8, 1 dim: count\), found i32 with dims 32 \(type code 0x0c\)$/],
   ];
   it.each(cases)('%s', async (_, args, message) => {
@@ -114,6 +115,23 @@ describe('npm run train: checkpoints', () => {
     const b = tensorsOf(two);
     expect([a.metadata.epoch, a.metadata.step]).toEqual(['2', '8']);
     expect(a.bytes).toEqual(b.bytes);
+  });
+
+  it('--batchnorm --activation elu trains the paper CNN with batch normalization, and the checkpoint holds its statistics', async () => {
+    const f = join(dir, 'bn.safetensors');
+    const r = await train([
+      ...['--batchnorm', '--activation', 'elu', '--train-count', '32', '--test-count', '8', '--batch-size', '8', '--steps-per-submit', '1'],
+      ...['--checkpoint', f, '--log', join(dir, 'bn.json')],
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const { tensors, metadata } = decodeSafetensors(readFileSync(f), f);
+    const model = JSON.parse(metadata.model) as { layers: { type: string; activation?: string }[] };
+    expect(model.layers.filter((l) => l.type === 'batchnorm')).toHaveLength(2);
+    expect(model.layers.filter((l) => l.activation === 'elu')).toHaveLength(2);
+    for (const n of ['gamma', 'beta', 'moving_mean', 'moving_variance']) expect(Object.keys(tensors)).toContain(`batch_normalization/${n}`);
+    // Four steps of batch 8 moved the moving mean off its start (0).
+    const mean = new Float32Array(tensors['batch_normalization/moving_mean'].data.slice().buffer);
+    expect(mean.some((v) => v !== 0)).toBe(true);
   });
 
   it('an exploding loss stops with exit code 3 and leaves the good checkpoint untouched', async () => {
