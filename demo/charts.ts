@@ -135,3 +135,70 @@ export class CurveChart {
     }, 100);
   }
 }
+
+const RUN_COLOURS = ['#2563eb', '#ea580c', '#16a34a', '#9333ea', '#db2777', '#0891b2', '#ca8a04', '#4b5565'];
+
+/**
+ * Validation accuracy per epoch of every finished run, one line each, so
+ * that runs with different settings can be compared; each can be hidden.
+ */
+export class RunsChart {
+  private runs: { label: string; epochs: number[]; values: number[]; show: boolean }[] = [];
+  private plot: uPlot | null = null;
+
+  constructor(private readonly el: HTMLElement) {
+    new ResizeObserver(() => {
+      const width = Math.max(200, this.el.clientWidth);
+      if (this.plot && Math.abs(width - this.plot.width) > 1) this.plot.setSize({ width, height: 220 });
+    }).observe(el);
+  }
+
+  /** Adds a run; returns its index (for show()). */
+  add(label: string, epochs: number[], values: number[]): number {
+    this.runs.push({ label, epochs, values, show: true });
+    this.rebuild();
+    return this.runs.length - 1;
+  }
+
+  show(index: number, visible: boolean): void {
+    this.runs[index].show = visible;
+    this.plot?.setSeries(index + 1, { show: visible });
+    this.el.dataset.shown = String(this.runs.filter((r) => r.show).length);
+  }
+
+  // Runs have their own epochs: uPlot wants one x array, so they are joined
+  // (a run without a value at some x gets a gap there).
+  private rebuild(): void {
+    this.plot?.destroy();
+    const data = uPlot.join(this.runs.map((r) => [r.epochs, r.values] as [number[], number[]]));
+    this.plot = new uPlot(
+      {
+        title: 'Validation accuracy by run',
+        width: Math.max(200, this.el.clientWidth),
+        height: 220,
+        scales: { x: { time: false }, y: { range: [0, 1] } },
+        axes: [
+          { label: 'epoch', size: 40, values: (_u, ticks) => ticks.map((t) => (Number.isInteger(t) ? String(t) : '')) },
+          { size: 56, values: (_u, ticks) => ticks.map((t) => `${Math.round(t * 100)}%`) },
+        ],
+        series: [
+          { label: 'epoch' },
+          ...this.runs.map((r, i) => ({
+            label: r.label,
+            show: r.show,
+            stroke: RUN_COLOURS[i % RUN_COLOURS.length],
+            width: 2,
+            spanGaps: true,
+            points: { show: true, size: 6 },
+            value: (_u: uPlot, v: number | null) => (v === null || v === undefined ? '–' : `${(100 * v).toFixed(2)}%`),
+          })),
+        ],
+        legend: { live: false },
+      },
+      data as uPlot.AlignedData,
+      this.el,
+    );
+    this.el.dataset.series = String(this.runs.length);
+    this.el.dataset.shown = String(this.runs.filter((r) => r.show).length);
+  }
+}

@@ -20,7 +20,7 @@ import { buildModel, type ModelSpec } from '../src/model/model';
 import { decodeSafetensors } from '../src/model/safetensors';
 import { Trainer, type EpochResult, type EvalResult, type Snapshot, type StepProgress, type TrainConfig } from '../src/model/trainer';
 import { Tuner } from '../src/gpu/tune';
-import { CurveChart } from './charts';
+import { CurveChart, RunsChart } from './charts';
 import { forgetModel, keepModel, keptModel } from './keep';
 import { loadMnist } from './mnist-loader';
 import { DrawingPad } from './pad';
@@ -76,6 +76,8 @@ interface Run {
   snapshot: Snapshot | null;
   /** The epoch rows so far (kept in the browser with the model). */
   epochs: EpochResult[];
+  /** Whether it has its row in the runs table yet. */
+  listed?: boolean;
 }
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
@@ -95,6 +97,8 @@ const ui = {
   dataStatus: $('data-status'),
   form: $<HTMLFormElement>('settings'),
   preset: $<HTMLSelectElement>('preset'),
+  activation: $<HTMLSelectElement>('activation'),
+  batchnorm: $<HTMLInputElement>('batchnorm'),
   cnnFields: $<HTMLFieldSetElement>('cnn-fields'),
   modelSummary: $('model-summary'),
   layerRows: $<HTMLTableElement>('layer-table').tBodies[0],
@@ -163,6 +167,54 @@ function mayDiscard(action: string): boolean {
 /** Whether the training loop was running when the device was lost, and the phase then. */
 let trainingWhenLost = false;
 let phaseWhenLost: Phase = 'ready';
+
+const runsChart = new RunsChart($('runs-chart'));
+const runRows = $<HTMLTableElement>('runs-table').tBodies[0];
+let runCount = 0;
+
+/**
+ * A finished run (done or stopped, with at least one epoch) gets a row in
+ * the runs table and a line on the comparison chart, and keeps them when
+ * the next run starts: change a setting, train again, compare.
+ */
+function listRun(r: Run): void {
+  if (r.listed || r.epochs.length === 0) return;
+  r.listed = true;
+  runCount += 1;
+  const last = r.epochs[r.epochs.length - 1];
+  const seconds = r.epochs.reduce((a, e) => a + e.seconds, 0) / r.epochs.length;
+  const images = r.epochs.reduce((a, e) => a + e.imagesPerSecond, 0) / r.epochs.length;
+  const model = describeModel(r.spec).replace(/ · .*$/, '');
+  const label = `run ${runCount}`;
+  const index = runsChart.add(label, r.epochs.map((e) => e.epoch), r.epochs.map((e) => e.valAccuracy));
+  const tr = document.createElement('tr');
+  const showCell = document.createElement('td');
+  const box = document.createElement('input');
+  box.type = 'checkbox';
+  box.checked = true;
+  box.setAttribute('aria-label', `show ${label} on the chart`);
+  box.addEventListener('change', () => runsChart.show(index, box.checked));
+  showCell.append(box);
+  tr.append(showCell);
+  const cells = [
+    label,
+    `${model} (${r.spec.name})`,
+    String(r.settings.batchSize),
+    String(r.settings.learningRate),
+    String(r.epochs.length),
+    `${seconds.toFixed(1)} s`,
+    int(images),
+    pct(last.accuracy),
+    pct(last.valAccuracy),
+  ];
+  for (const text of cells) {
+    const td = document.createElement('td');
+    td.textContent = text;
+    tr.append(td);
+  }
+  tr.cells[2].classList.add('model-cell');
+  runRows.append(tr);
+}
 
 const lossChart = new CurveChart($('loss-chart'), { title: 'Loss', format: (v) => v.toFixed(2) });
 const accuracyChart = new CurveChart($('accuracy-chart'), {
@@ -277,6 +329,8 @@ let focusOwed = false;
 
 function writeForm(s: DemoSettings): void {
   ui.preset.value = s.preset;
+  ui.activation.value = s.activation;
+  ui.batchnorm.checked = s.batchNorm;
   for (const [name, rule] of Object.entries(URL_PARAMS)) inputFor(name).value = String(s[rule.key]);
   ui.cnnFields.disabled = ui.preset.disabled || s.preset !== 'paper-cnn';
   updateModelSummary();
@@ -284,7 +338,7 @@ function writeForm(s: DemoSettings): void {
 
 /** The form's settings, or null (with the problem shown) when a value is out of range. */
 function readForm(): DemoSettings | null {
-  const s = { preset: ui.preset.value } as DemoSettings;
+  const s = { preset: ui.preset.value, activation: ui.activation.value, batchNorm: ui.batchnorm.checked } as DemoSettings;
   const problems: string[] = [];
   for (const [name, rule] of Object.entries(URL_PARAMS)) {
     const raw = inputFor(name).value.trim();
@@ -310,7 +364,12 @@ function readForm(): DemoSettings | null {
  * the form; a value Train would refuse shows here as an error at once.
  */
 function updateModelSummary(): void {
-  const s = { ...DEFAULT_SETTINGS, preset: ui.preset.value };
+  const s: DemoSettings = {
+    ...DEFAULT_SETTINGS,
+    preset: ui.preset.value,
+    activation: ui.activation.value as DemoSettings['activation'],
+    batchNorm: ui.batchnorm.checked,
+  };
   const problems: string[] = [];
   for (const [name, rule] of Object.entries(URL_PARAMS)) {
     const raw = inputFor(name).value.trim();
@@ -705,12 +764,15 @@ async function trainLoop(r: Run): Promise<void> {
       // A pause asked for in an epoch's last steps lands here, at the
       // boundary: also in the last epoch, where the run would otherwise end.
       if (!res || pauseRequested) {
-        if (stopRequested) finishStopped(r);
-        else setPhase('paused');
+        if (stopRequested) {
+          finishStopped(r);
+          listRun(r);
+        } else setPhase('paused');
         return;
       }
     }
     ui.progressText.textContent = `finished ${epochsText(r.targetEpochs)}`;
+    listRun(r);
     setPhase('done');
   } catch (e) {
     void runFailed(e);
@@ -816,6 +878,7 @@ ui.stop.addEventListener('click', () => {
   if (!run) return;
   if (phase === 'paused') {
     finishStopped(run);
+    listRun(run);
     return;
   }
   stopRequested = true;

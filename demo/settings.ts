@@ -2,6 +2,7 @@
 // batch 128, 10 epochs), overridden by URL parameters for quick tries and
 // tests, e.g. ?train=2000&test=500&epochs=1&batch=32, then by the form.
 
+import type { ActivationName } from '../src/kernels/activation';
 import { buildModel, PRESETS, paperCnn, type ModelSpec } from '../src/model/model';
 
 export interface DemoSettings {
@@ -11,6 +12,9 @@ export interface DemoSettings {
   filters2: number;
   kernel2: number;
   dropout: number;
+  /** The paper CNN's activation, and batch normalization after each convolution. */
+  activation: ActivationName;
+  batchNorm: boolean;
   learningRate: number;
   batchSize: number;
   epochs: number;
@@ -29,6 +33,8 @@ export const DEFAULT_SETTINGS: DemoSettings = {
   filters2: 64,
   kernel2: 3,
   dropout: 0.25,
+  activation: 'relu',
+  batchNorm: false,
   learningRate: 0.001,
   batchSize: 128,
   epochs: 10,
@@ -37,7 +43,7 @@ export const DEFAULT_SETTINGS: DemoSettings = {
   testCount: MNIST_TEST_COUNT,
 };
 
-type NumericKey = Exclude<keyof DemoSettings, 'preset'>;
+type NumericKey = Exclude<keyof DemoSettings, 'preset' | 'activation' | 'batchNorm'>;
 
 interface FieldRule {
   key: NumericKey;
@@ -110,7 +116,15 @@ export function settingsFromUrl(search: string): ParsedUrl {
 /** The model the settings describe: the paper's CNN reshaped, or a preset as it is. */
 export function modelSpecFor(s: DemoSettings): ModelSpec {
   if (s.preset === 'paper-cnn') {
-    return paperCnn({ filters1: s.filters1, kernel1: s.kernel1, filters2: s.filters2, kernel2: s.kernel2, dropout: s.dropout });
+    return paperCnn({
+      filters1: s.filters1,
+      kernel1: s.kernel1,
+      filters2: s.filters2,
+      kernel2: s.kernel2,
+      dropout: s.dropout,
+      activation: s.activation,
+      batchNorm: s.batchNorm,
+    });
   }
   const spec = PRESETS[s.preset];
   if (!spec) throw new Error(`unknown model preset '${s.preset}'`);
@@ -135,6 +149,8 @@ export function settingsFromSpec(spec: ModelSpec, base: DemoSettings): DemoSetti
       filters2: l[2].filters,
       kernel2: k(l[2].kernelSize),
       dropout: l[5].rate,
+      activation: l[0].activation ?? 'relu',
+      batchNorm: false,
     };
     return same(modelSpecFor(s), spec) ? s : null;
   }
@@ -151,9 +167,11 @@ export function describeModel(spec: ModelSpec): string {
   for (const l of model.layers) {
     if (l.type === 'conv2d') {
       const stride = l.strideH > 1 || l.strideW > 1 ? ` stride ${l.strideH}` : '';
-      parts.push(`conv ${l.filters}@${l.kernelH}×${l.kernelW}${stride}${l.relu ? ' relu' : ''}`);
+      parts.push(`conv ${l.filters}@${l.kernelH}×${l.kernelW}${stride}${l.activation !== 'linear' ? ` ${l.activation}` : ''}`);
     } else if (l.type === 'maxpool2d') {
       parts.push(`pool ${l.poolH}×${l.poolW}`);
+    } else if (l.type === 'batchnorm') {
+      parts.push(`batchnorm${l.activation !== 'linear' ? ` ${l.activation}` : ''}`);
     } else if (l.type === 'dropout') {
       parts.push(`dropout ${l.rate}`);
     } else if (l.type === 'dense') {

@@ -131,6 +131,14 @@ test('finds a WebGPU adapter and loads MNIST', async () => {
   await expect(page.locator('#epochs')).toHaveValue('1');
   await expect(page.locator('#lr')).toHaveValue(String(LEARNING_RATE));
   await expect(page.locator('#url-note')).toContainText(`train=${TRAIN}`);
+  // The form offers the paper's study: batch normalization and activations.
+  await page.check('#batchnorm');
+  await page.selectOption('#activation', 'elu');
+  await expect(page.locator('#model-summary')).toContainText('batchnorm elu');
+  await expect(page.locator('#layer-table tbody')).toContainText('batch_normalization');
+  await page.uncheck('#batchnorm');
+  await page.selectOption('#activation', 'relu');
+  await expect(page.locator('#model-summary')).not.toContainText('batchnorm');
   await expect(page.locator('#banner')).toBeHidden();
 });
 
@@ -240,6 +248,9 @@ test(`trains ${TRAIN} images for one epoch: live curves, pause/resume, table, te
   await page.click('#resume');
   await expect(phase()).toHaveText('done', { timeout: 60_000 });
   await expect(page.locator('#progress-text')).toHaveText('finished 1 epoch');
+  // The finished run is listed for comparison.
+  await expect(page.locator('#runs-table tbody tr')).toHaveCount(1);
+  await expect(page.locator('#runs-chart')).toHaveAttribute('data-series', '1');
   const seconds = (Date.now() - started) / 1000;
 
   const rows = page.locator('#epoch-table tbody tr');
@@ -429,6 +440,12 @@ test('a GPU device lost mid-training resumes from the end of the last epoch', as
   const rows = page.locator('#epoch-table tbody tr');
   await expect(rows).toHaveCount(2);
   await expect(rows.first()).toHaveText(epoch1!);
+  // Both finished runs stay in the runs table and on its chart; each can be hidden.
+  await expect(page.locator('#runs-table tbody tr')).toHaveCount(2);
+  await expect(page.locator('#runs-table tbody tr').nth(1)).toContainText('run 2');
+  await expect(page.locator('#runs-chart')).toHaveAttribute('data-series', '2');
+  await page.locator('#runs-table tbody tr').first().locator('input[type=checkbox]').uncheck();
+  await expect(page.locator('#runs-chart')).toHaveAttribute('data-shown', '1');
   await expect(rows.nth(1).locator('td').first()).toHaveText('2');
   expect(Number(await page.locator('#loss-chart').getAttribute('data-val-points'))).toBe(2);
   // The new device classifies the drawing too.
