@@ -1,4 +1,4 @@
-import activationCore from '../../shaders/common/activation.wgsl?raw';
+import activationWgsl from '../../shaders/common/activation.wgsl?raw';
 import forwardSource from '../../shaders/activation_forward.wgsl?raw';
 import backwardSource from '../../shaders/activation_backward.wgsl?raw';
 import { ShapeError } from '../errors';
@@ -38,7 +38,8 @@ export function shapeActivation(shape: { activation?: ActivationName; relu?: boo
   return shape.activation ?? (shape.relu ? 'relu' : 'linear');
 }
 
-export { activationCore };
+/** shaders/common/activation.wgsl, for the kernels that fuse an activation (a const, not a re-export, so the published declarations name no shader module). */
+export const activationCore: string = activationWgsl;
 
 const WORKGROUP_SIZE = 256;
 
