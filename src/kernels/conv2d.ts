@@ -1,4 +1,6 @@
 import gemmCore from '../../shaders/common/conv2d_gemm.wgsl?raw';
+import blockedCore from '../../shaders/common/conv2d_gemm_blocked.wgsl?raw';
+import divFloor from '../../shaders/common/div_floor.wgsl?raw';
 import backwardFilterSource from '../../shaders/conv2d_backward_filter.wgsl?raw';
 import backwardFilterSgSource from '../../shaders/conv2d_backward_filter_sg.wgsl?raw';
 import filterReduceSource from '../../shaders/conv2d_backward_filter_reduce.wgsl?raw';
@@ -16,16 +18,19 @@ import { getKernel, grid1d, rowGrid, rowGridWorkgroups, sequence, type Kernel, t
 import {
   SG_ROWS,
   defaultGemmCore,
+  gemmMenu,
   prepareGemm,
   requireCore,
   requireSubgroupLanes,
   subgroupGrid,
   subgroupTiles,
+  type GemmBuffers,
   type GemmCore,
-  type PrepareGemmOptions,
+  type GemmShape,
   type SubgroupTiles,
 } from './gemm';
-import type { TunedDispatch, TuneOptions } from '../gpu/tune';
+import { subgroupLanes } from '../gpu/device';
+import { defaultTuner, requireTuneMode, type TuneCandidate, type TuneOptions } from '../gpu/tune';
 
 export { defaultGemmCore, type GemmCore };
 
@@ -129,24 +134,171 @@ function resolveShape(shape: Conv2dShape, where: string) {
 // ---------------------------------------------------------------------------
 // Tiling shared by the three GEMM kernels (shaders/common/conv2d_gemm.wgsl).
 
-/** Override constants of the GEMM core: each thread owns a 16 x 16 output block. */
+/**
+ * Override constants of the GEMM core. Without BLOCK_M / BLOCK_N each thread
+ * owns a 16 x 16 output block (shaders/common/conv2d_gemm.wgsl, the CPU
+ * adapters' core); with them, BLOCK_M x BLOCK_N (conv2d_gemm_blocked.wgsl,
+ * shaped for GPUs).
+ */
 export interface GemmTiles {
-  /** Threads along the output rows; the tile has BM = 16 * WG_M rows. */
+  /** Threads along the output rows; the tile has BM = 16 * WG_M rows (BLOCK_M * WG_M). */
   WG_M: number;
-  /** Threads along the output columns; BN = 16 * WG_N columns. */
+  /** Threads along the output columns; BN = 16 * WG_N columns (BLOCK_N * WG_N). */
   WG_N: number;
   /** Thread groups splitting each reduction tile (backward filter only). */
   WG_S: number;
   /** Reduction indices per tile. */
   BK: number;
+  /** Output rows per thread (4 or 8): the blocked core. */
+  BLOCK_M?: number;
+  /** Output columns per thread (4 or 8): the blocked core. */
+  BLOCK_N?: number;
 }
 
 /** Workgroup memory the engine's kernels may use (ENGINE_MIN_LIMITS). */
 const WORKGROUP_BYTES = 16384;
 
-const tileRows = (t: GemmTiles) => 16 * t.WG_M;
-const tileCols = (t: GemmTiles) => 16 * t.WG_N;
+const tileRows = (t: GemmTiles) => (t.BLOCK_M ?? 16) * t.WG_M;
+const tileCols = (t: GemmTiles) => (t.BLOCK_N ?? 16) * t.WG_N;
 const tileThreads = (t: GemmTiles) => t.WG_M * t.WG_N * t.WG_S;
+const tileBytes = (t: GemmTiles) => (tileRows(t) + tileCols(t)) * t.BK * 4;
+/** The core a kernel includes for these tiles. */
+const coreFor = (t: GemmTiles) => (t.BLOCK_M === undefined ? gemmCore : blockedCore);
+
+/**
+ * One variant of the GPU-shaped core (shaders/common/conv2d_gemm_blocked.wgsl):
+ * each thread owns blockM x blockN outputs, the workgroup is wgM x wgN
+ * threads (x wgS groups splitting each reduction tile, backward filter only),
+ * so its tile is wgM * blockM rows by wgN * blockN columns, staged bk deep.
+ */
+export interface Conv2dBlockedVariant {
+  blockM: 4 | 8;
+  blockN: 4 | 8;
+  wgM: number;
+  wgN: number;
+  /** Default 1. */
+  wgS?: number;
+  bk: number;
+}
+
+/**
+ * The menu for conv2d_forward and conv2d_backward_input, whose GEMM rows are
+ * output (or input) pixels, thousands of them, and whose columns are
+ * channels, tens: tall tiles of 64-256 rows by 16-64 columns, 64-256
+ * threads, 16-64 accumulators per thread, 8-32 deep, at most 16 KiB.
+ */
+export const CONV2D_PIXEL_MENU: readonly Conv2dBlockedVariant[] = [
+  { blockM: 4, blockN: 4, wgM: 16, wgN: 4, bk: 16 },
+  { blockM: 4, blockN: 4, wgM: 16, wgN: 8, bk: 16 },
+  { blockM: 4, blockN: 4, wgM: 16, wgN: 16, bk: 16 },
+  { blockM: 8, blockN: 4, wgM: 16, wgN: 8, bk: 16 },
+  { blockM: 4, blockN: 8, wgM: 32, wgN: 8, bk: 8 },
+  { blockM: 8, blockN: 8, wgM: 8, wgN: 8, bk: 32 },
+  { blockM: 8, blockN: 8, wgM: 16, wgN: 8, bk: 16 },
+  { blockM: 8, blockN: 8, wgM: 32, wgN: 8, bk: 8 },
+];
+
+/**
+ * The menu for conv2d_backward_filter, whose rows are the KH*KW*C filter
+ * taps (16 for the paper's conv1, 288 for conv2), columns the K channels
+ * and reduction the pixels: row tiles of 16-128, and groups of threads that
+ * split the reduction where the tile is small.
+ */
+export const CONV2D_FILTER_MENU: readonly Conv2dBlockedVariant[] = [
+  { blockM: 4, blockN: 4, wgM: 4, wgN: 16, bk: 16 },
+  { blockM: 4, blockN: 4, wgM: 4, wgN: 8, wgS: 4, bk: 32 },
+  { blockM: 4, blockN: 4, wgM: 4, wgN: 16, wgS: 2, bk: 16 },
+  { blockM: 4, blockN: 4, wgM: 8, wgN: 8, bk: 16 },
+  { blockM: 4, blockN: 8, wgM: 8, wgN: 8, bk: 16 },
+  { blockM: 8, blockN: 4, wgM: 8, wgN: 16, bk: 16 },
+  { blockM: 8, blockN: 8, wgM: 8, wgN: 8, bk: 32 },
+  { blockM: 8, blockN: 8, wgM: 16, wgN: 8, bk: 16 },
+];
+
+/** E.g. 'conv2d_forward 8x8 wg16x8 k16': kernel, block, threads (rows x columns [x groups]), depth. */
+export function conv2dBlockedName(kernel: string, v: Conv2dBlockedVariant): string {
+  const s = (v.wgS ?? 1) > 1 ? `x${v.wgS}` : '';
+  return `${kernel} ${v.blockM}x${v.blockN} wg${v.wgM}x${v.wgN}${s} k${v.bk}`;
+}
+
+/** The override constants of a blocked variant. */
+export function blockedTiles(v: Conv2dBlockedVariant): GemmTiles {
+  for (const [name, x] of [['blockM', v.blockM], ['blockN', v.blockN]] as const) {
+    if (x !== 4 && x !== 8) throw new ShapeError('conv2d', name, `must be 4 or 8, got ${x}`);
+  }
+  return { WG_M: v.wgM, WG_N: v.wgN, WG_S: v.wgS ?? 1, BK: v.bk, BLOCK_M: v.blockM, BLOCK_N: v.blockN };
+}
+
+/**
+ * Why a blocked variant cannot run on this device, or null: its threads and
+ * workgroup memory against the device's limits (the shaders' own
+ * constraints are checkTiles', and every menu entry meets them).
+ */
+export function conv2dBlockedFits(device: GPUDevice, v: Conv2dBlockedVariant): string | null {
+  const l = device.limits;
+  const t = blockedTiles(v);
+  const threads = tileThreads(t);
+  if (threads > l.maxComputeInvocationsPerWorkgroup) {
+    return `${threads} invocations > maxComputeInvocationsPerWorkgroup ${l.maxComputeInvocationsPerWorkgroup}`;
+  }
+  if (threads > l.maxComputeWorkgroupSizeX) return `workgroup x ${threads} > ${l.maxComputeWorkgroupSizeX}`;
+  if (tileBytes(t) > l.maxComputeWorkgroupStorageSize) {
+    return `${tileBytes(t)} bytes of workgroup memory > ${l.maxComputeWorkgroupStorageSize}`;
+  }
+  return null;
+}
+
+/** A ShapeError unless `v` fits this device. */
+function requireBlockedFits(device: GPUDevice, where: string, kernel: string, v: Conv2dBlockedVariant): GemmTiles {
+  const why = conv2dBlockedFits(device, v);
+  if (why) throw new ShapeError(where, 'variant', `${conv2dBlockedName(kernel, v)} does not fit this device: ${why}`);
+  return blockedTiles(v);
+}
+
+/** How one conv2d kernel runs: on a core at its shape-based tiles, or one blocked variant. */
+type ConvImpl = { core: GemmCore } | { blocked: Conv2dBlockedVariant };
+
+/** What the conv2d prepare* functions take besides the shape. */
+export interface Conv2dOptions extends TuneOptions {
+  /** Pins the core ('tiled' or 'subgroup') at its shape-based tiles; no tuning happens then. */
+  core?: GemmCore;
+  /** Pins one variant of the kernel's blocked menu; no tuning happens then. */
+  variant?: Conv2dBlockedVariant;
+}
+
+/** The tuning problem of one conv2d kernel at one shape: what the cache key names. */
+export function conv2dProblem(kernel: string, shape: Conv2dShape): string {
+  const s = resolveShape(shape, kernel);
+  return (
+    `${kernel} n=${s.batch} in=${s.inH}x${s.inW}x${s.inC} kernel=${s.kernelH}x${s.kernelW}x${s.outC} ` +
+    `stride=${s.strideH}x${s.strideW} ${shape.padding}`
+  );
+}
+
+/** The cores a device can run, its default first. */
+function coresOf(device: GPUDevice): GemmCore[] {
+  return subgroupLanes(device) !== null ? ['subgroup', 'tiled'] : ['tiled'];
+}
+
+/**
+ * Pinned (a core or a variant) or 'off': that implementation, without the
+ * tuner; otherwise the tuner's choice among `candidates()` (the default first).
+ */
+async function tunedOrPinned(
+  device: GPUDevice,
+  where: string,
+  problem: () => string,
+  options: Conv2dOptions,
+  pinned: (impl: ConvImpl) => Promise<PreparedDispatch>,
+  byDefault: ConvImpl,
+  candidates: () => TuneCandidate[],
+): Promise<PreparedDispatch> {
+  const tune = requireTuneMode(where, options.tune ?? 'off');
+  if (options.variant !== undefined) return pinned({ blocked: options.variant });
+  if (options.core !== undefined) return pinned({ core: requireCore(where, options.core) });
+  if (tune === 'off') return pinned(byDefault);
+  return (options.tuner ?? defaultTuner(device)).choose(problem(), candidates(), tune);
+}
 
 // Tile shapes come from a short menu on purpose: every distinct set of
 // constants is a separate pipeline, and one takes seconds of CPU to compile on
@@ -191,7 +343,7 @@ function checkTiles(where: string, t: GemmTiles, filter: boolean): void {
   if (t.BK % t.WG_S !== 0) problems.push('WG_S does not divide BK');
   if (threads % t.BK !== 0) problems.push('BK does not divide the thread count');
   if (filter && threads % (tileCols(t) / 4) !== 0) problems.push('db needs WG_SIZE % (BN / 4) == 0');
-  if ((tileRows(t) + tileCols(t)) * t.BK * 4 > WORKGROUP_BYTES) problems.push('tiles exceed 16 KiB');
+  if (tileBytes(t) > WORKGROUP_BYTES) problems.push('tiles exceed 16 KiB');
   if (problems.length > 0) {
     throw new ShapeError(where, 'tiles', `${JSON.stringify(t)}: ${problems.join('; ')}`);
   }
@@ -232,7 +384,7 @@ function forwardSpec(tiles: GemmTiles, activation: number): KernelSpec {
   return {
     name: 'conv2d_forward',
     source: forwardSource,
-    includes: [activationCore, gemmCore],
+    includes: [activationCore, coreFor(tiles)],
     bindings: ['y', 'x', 'w', 'b'],
     params: GEOMETRY_PARAMS,
     constants: { ...tiles, ACTIVATION: activation },
@@ -241,6 +393,8 @@ function forwardSpec(tiles: GemmTiles, activation: number): KernelSpec {
 
 /** The forward kernel at the tiles of the reference CNN's conv2 (64 channels). */
 export const conv2dForwardSpec: KernelSpec = forwardSpec(pixelGemmTiles(64), 1);
+/** The forward kernel on the blocked core (the pixel menu's first variant). */
+export const conv2dForwardBlockedSpec: KernelSpec = forwardSpec(blockedTiles(CONV2D_PIXEL_MENU[0]), 1);
 
 export interface Conv2dForwardBuffers {
   y: BufferRef;
@@ -268,15 +422,18 @@ export const conv2dForwardSgScalarSpec: KernelSpec = forwardSgSpec(subgroupTiles
 
 /**
  * y = f(conv(x, w) + b); overwrites y. f is `activation` (default linear;
- * `relu: true` is short for 'relu'). `core` as GemmCore (gemm.ts)
- * describes; the default follows defaultGemmCore.
+ * `relu: true` is short for 'relu'). With `tune: 'off'` (the default), on
+ * `core` (default defaultGemmCore) at its shape-based tiles, or on the pinned
+ * `variant` of CONV2D_PIXEL_MENU; with 'auto' or 'cached-only', what the
+ * tuner picks among all of them for this shape (the result then carries
+ * `variant`; 'auto' runs the candidates on these buffers).
  */
 export async function prepareConv2dForward(
   device: GPUDevice,
   buffers: Conv2dForwardBuffers,
   shape: Conv2dShape & { activation?: ActivationName; relu?: boolean },
   label = 'conv2d_forward',
-  options: { core?: GemmCore } = {},
+  options: Conv2dOptions = {},
 ): Promise<PreparedDispatch> {
   const s = resolveShape(shape, label);
   requireFits(label, 'y', buffers.y, s.ySize);
@@ -284,24 +441,41 @@ export async function prepareConv2dForward(
   requireFits(label, 'w', buffers.w, s.wSize);
   requireFits(label, 'b', buffers.b, s.outC);
   const activation = activationCode(label, shapeActivation(shape));
-  const core = requireCore(label, options.core ?? defaultGemmCore(device));
+  const on = (impl: ConvImpl) => forwardOn(device, buffers, s, activation, label, impl);
+  return tunedOrPinned(device, label, () => conv2dProblem('conv2d_forward', shape), options, on, { core: defaultGemmCore(device) }, () => [
+    ...coresOf(device).map((core) => ({ variant: core === 'subgroup' ? 'conv2d_forward_sg' : 'conv2d_forward', prepare: () => on({ core }) })),
+    ...CONV2D_PIXEL_MENU.filter((v) => conv2dBlockedFits(device, v) === null).map((v) => ({
+      variant: conv2dBlockedName('conv2d_forward', v),
+      prepare: () => on({ blocked: v }),
+    })),
+  ]);
+}
+
+async function forwardOn(
+  device: GPUDevice,
+  buffers: Conv2dForwardBuffers,
+  s: ReturnType<typeof resolveShape>,
+  activation: number,
+  label: string,
+  impl: ConvImpl,
+): Promise<PreparedDispatch> {
+  const subgroup = 'core' in impl && impl.core === 'subgroup';
   let kernel: Kernel;
   let workgroups: [number, number, number];
-  if (core === 'subgroup') {
+  if (subgroup) {
     const tiles = subgroupTiles(requireSubgroupLanes(device, label), s.outC);
     workgroups = subgroupGrid(device, label, s.pixels, s.outC, tiles);
     kernel = await getKernel(device, forwardSgSpec(tiles, s.outC, activation));
   } else {
-    const tiles = pixelGemmTiles(s.outC);
+    const tiles = 'core' in impl ? pixelGemmTiles(s.outC) : requireBlockedFits(device, label, 'conv2d_forward', impl.blocked);
     checkTiles(label, tiles, false);
     workgroups = pixelGrid(device, label, s.pixels, s.outC, tiles);
     kernel = await getKernel(device, forwardSpec(tiles, activation));
   }
   // The subgroup kernel names its output binding `out` (shaders/common/out_*.wgsl).
-  const y: Record<string, BufferRef> =
-    core === 'subgroup'
-      ? { out: buffers.y, w4: s.outC % 4 === 0 ? buffers.w : dummyStorage(device) }
-      : { y: buffers.y };
+  const y: Record<string, BufferRef> = subgroup
+    ? { out: buffers.y, w4: s.outC % 4 === 0 ? buffers.w : dummyStorage(device) }
+    : { y: buffers.y };
   return kernel.prepare({
     label,
     resources: { ...y, x: buffers.x, w: buffers.w, b: buffers.b },
@@ -337,7 +511,7 @@ function backwardInputSpec(tiles: GemmTiles): KernelSpec {
   return {
     name: 'conv2d_backward_input',
     source: backwardInputSource,
-    includes: [gemmCore],
+    includes: [divFloor, coreFor(tiles)],
     bindings: ['dx', 'dy', 'w'],
     params: GEOMETRY_PARAMS,
     constants: { ...tiles },
@@ -346,6 +520,8 @@ function backwardInputSpec(tiles: GemmTiles): KernelSpec {
 
 /** The backward-input kernel at the tiles of conv2 (32 input channels). */
 export const conv2dBackwardInputSpec: KernelSpec = backwardInputSpec(pixelGemmTiles(32));
+/** The backward-input kernel on the blocked core (the pixel menu's first variant). */
+export const conv2dBackwardInputBlockedSpec: KernelSpec = backwardInputSpec(blockedTiles(CONV2D_PIXEL_MENU[0]));
 
 export interface Conv2dBackwardInputBuffers {
   dx: BufferRef;
@@ -397,38 +573,85 @@ export function defaultBackwardInputMethod(device: GPUDevice, shape: Conv2dShape
 /**
  * dx = conv-transpose of dy with w (dy: gradient w.r.t. the pre-activation
  * conv output); overwrites dx. `method` as BackwardInputMethod describes; the
- * default follows defaultBackwardInputMethod. The 'gemm' method's workspace
- * is freed by the returned dispatch's destroy().
+ * default follows defaultBackwardInputMethod. 'gemm' runs its GEMM on `core`
+ * (default defaultGemmCore); 'implicit' runs on `core` or on the pinned
+ * `variant` of CONV2D_PIXEL_MENU. With `tune` 'auto' or 'cached-only' and
+ * nothing pinned, the tuner picks among both methods and all their
+ * variants (where the default method is 'gemm'; else among the implicit
+ * ones). The 'gemm' method's workspace is freed by the returned dispatch's
+ * destroy().
  */
 export async function prepareConv2dBackwardInput(
   device: GPUDevice,
   buffers: Conv2dBackwardInputBuffers,
   shape: Conv2dShape,
   label = 'conv2d_backward_input',
-  options: { method?: BackwardInputMethod; core?: GemmCore } & TuneOptions = {},
+  options: { method?: BackwardInputMethod } & Conv2dOptions = {},
 ): Promise<PreparedDispatch> {
   const s = resolveShape(shape, label);
   requireFits(label, 'dx', buffers.dx, s.xSize);
   requireFits(label, 'dy', buffers.dy, s.ySize);
   requireFits(label, 'w', buffers.w, s.wSize);
   const method = options.method ?? defaultBackwardInputMethod(device, shape);
-  if (method === 'gemm') {
-    // The dcol GEMM is the one part that tunes (prepareGemm's options).
-    if (options.core !== undefined) requireCore(label, options.core);
-    return prepareBackwardInputGemm(device, buffers, shape, label, {
-      core: options.core,
-      tune: options.tune,
-      tuner: options.tuner,
-    });
-  }
-  if (method !== 'implicit') {
+  if (method !== 'gemm' && method !== 'implicit') {
     throw new ShapeError(label, 'method', `must be 'gemm' or 'implicit', got ${String(method)}`);
   }
+  if (method === 'gemm' && options.variant !== undefined) {
+    throw new ShapeError(label, 'variant', "pins an implicit-GEMM variant; it needs method 'implicit'");
+  }
+  const implicit = (impl: ConvImpl) => backwardInputImplicit(device, buffers, s, label, impl);
+  const dcol = dcolShape(s);
+  const viaGemm = (core: GemmCore) =>
+    backwardInputGemm(device, buffers, shape, label, (b) => prepareGemm(device, b, dcol, `${label} dcol`, { core }));
+  const pinned = (impl: ConvImpl) => ('core' in impl && method === 'gemm' ? viaGemm(impl.core) : implicit(impl));
+  const candidates = (): TuneCandidate[] => {
+    const implicitOnes: TuneCandidate[] = [
+      { variant: 'conv2d_backward_input', prepare: () => implicit({ core: 'tiled' }) },
+      ...CONV2D_PIXEL_MENU.filter((v) => conv2dBlockedFits(device, v) === null).map((v) => ({
+        variant: conv2dBlockedName('conv2d_backward_input', v),
+        prepare: () => implicit({ blocked: v }),
+      })),
+    ];
+    // The dcol GEMM's whole menu, each with its col2im: the default method
+    // decides whether the workspace is allowed at all.
+    const gemmOnes: TuneCandidate[] =
+      defaultBackwardInputMethod(device, shape) === 'gemm'
+        ? gemmMenu(device, dcol, `${label} dcol`).map((e) => ({
+            variant: `${e.variant}+conv2d_col2im`,
+            prepare: () => backwardInputGemm(device, buffers, shape, label, e.prepare),
+          }))
+        : [];
+    return method === 'gemm' ? [...gemmOnes, ...implicitOnes] : [...implicitOnes, ...gemmOnes];
+  };
+  return tunedOrPinned(
+    device,
+    label,
+    () => conv2dProblem('conv2d_backward_input', shape),
+    options,
+    pinned,
+    { core: defaultGemmCore(device) },
+    candidates,
+  );
+}
+
+/** dcol (N*OH*OW, KH*KW*C) = dy (N*OH*OW, K) · wᵀ, w stored (KH*KW*C, K). */
+function dcolShape(s: ReturnType<typeof resolveShape>): GemmShape {
+  return { m: s.pixels, n: s.depth, k: s.outC, transB: true };
+}
+
+async function backwardInputImplicit(
+  device: GPUDevice,
+  buffers: Conv2dBackwardInputBuffers,
+  s: ReturnType<typeof resolveShape>,
+  label: string,
+  impl: ConvImpl,
+): Promise<PreparedDispatch> {
   // The shader divides by the stride with float reciprocals (div_floor).
   if (Math.max(s.inH + s.padTop, s.inW + s.padLeft) >= MAX_EXACT_FLOAT_INDEX) {
     throw new ShapeError(label, 'inH', `spatial size ${s.inH}x${s.inW} exceeds 2^22`);
   }
-  const tiles = pixelGemmTiles(s.inC);
+  // One implicit kernel; a pinned 'subgroup' core has no implicit form and runs the tiled one.
+  const tiles = 'core' in impl ? pixelGemmTiles(s.inC) : requireBlockedFits(device, label, 'conv2d_backward_input', impl.blocked);
   checkTiles(label, tiles, false);
   const rows = s.batch * s.inH * s.inW;
   const workgroups = pixelGrid(device, label, rows, s.inC, tiles);
@@ -455,38 +678,32 @@ export async function prepareConv2dBackwardInput(
   });
 }
 
-async function prepareBackwardInputGemm(
+/** The 'gemm' method: `gemm` (prepared on the dcol workspace) and then col2im. */
+async function backwardInputGemm(
   device: GPUDevice,
   buffers: Conv2dBackwardInputBuffers,
   shape: Conv2dShape,
   label: string,
-  gemmOptions: PrepareGemmOptions,
+  gemm: (b: GemmBuffers) => Promise<PreparedDispatch>,
 ): Promise<PreparedDispatch> {
   const s = resolveShape(shape, label);
   const problem = dcolProblem(device, s);
   if (problem) throw new ShapeError(label, 'method', problem);
   const dcol = createStorage(device, s.pixels * s.depth * 4, `${label} dcol`);
+  const parts: PreparedDispatch[] = [];
   try {
-    // dcol (N*OH*OW, KH*KW*C) = dy (N*OH*OW, K) · wᵀ, w stored (KH*KW*C, K).
-    const gemm = await prepareGemm(
-      device,
-      { c: dcol, a: buffers.dy, b: buffers.w },
-      { m: s.pixels, n: s.depth, k: s.outC, transB: true },
-      `${label} dcol`,
-      gemmOptions,
-    );
-    const col2im = await prepareConv2dCol2im(device, { dx: buffers.dx, dcol }, shape, `${label} col2im`);
-    const both = sequence(label, [gemm, col2im]);
-    const variant = (gemm as Partial<TunedDispatch>).variant;
+    parts.push(await gemm({ c: dcol, a: buffers.dy, b: buffers.w }));
+    parts.push(await prepareConv2dCol2im(device, { dx: buffers.dx, dcol }, shape, `${label} col2im`));
+    const both = sequence(label, parts);
     return {
       ...both,
-      ...(variant ? { variant: `${variant}+conv2d_col2im` } : {}),
       destroy() {
         both.destroy();
         dcol.destroy();
       },
     };
   } catch (e) {
+    for (const p of parts) p.destroy();
     dcol.destroy();
     throw e;
   }
@@ -579,7 +796,7 @@ function backwardFilterSpec(tiles: GemmTiles): KernelSpec {
   return {
     name: 'conv2d_backward_filter',
     source: backwardFilterSource,
-    includes: [gemmCore],
+    includes: [divFloor, coreFor(tiles)],
     bindings: ['partial', 'x', 'dy'],
     params: ['pixels', 'depth', 'chunk', ...SHAPE_PARAMS, 'db_offset'],
     constants: { ...tiles },
@@ -588,6 +805,8 @@ function backwardFilterSpec(tiles: GemmTiles): KernelSpec {
 
 /** The backward-filter kernel at the tiles of conv2 (R = 288, K = 64). */
 export const conv2dBackwardFilterSpec: KernelSpec = backwardFilterSpec(filterGemmTiles(288, 64));
+/** The backward-filter kernel on the blocked core (a filter-menu variant with split groups). */
+export const conv2dBackwardFilterBlockedSpec: KernelSpec = backwardFilterSpec(blockedTiles(CONV2D_FILTER_MENU[1]));
 
 function backwardFilterSgSpec(tiles: SubgroupTiles, vec4: boolean, outC: number): KernelSpec {
   return {
@@ -699,21 +918,45 @@ export interface Conv2dBackwardFilterBuffers {
 /**
  * dw = sum over (n, oh, ow) of x-patch * dy; db = sum of dy; both overwritten.
  * Allocates a private workspace for the split-K partial sums, freed by the
- * returned dispatch's destroy().
+ * returned dispatch's destroy(). With `tune: 'off'` (the default), on `core`
+ * (default defaultBackwardFilterCore) or the pinned `variant` of
+ * CONV2D_FILTER_MENU; with 'auto' or 'cached-only', the tuner's choice among
+ * all of them.
  */
 export async function prepareConv2dBackwardFilter(
   device: GPUDevice,
   buffers: Conv2dBackwardFilterBuffers,
   shape: Conv2dShape,
   label = 'conv2d_backward_filter',
-  options: { core?: GemmCore } = {},
+  options: Conv2dOptions = {},
 ): Promise<PreparedDispatch> {
   const s = resolveShape(shape, label);
   requireFits(label, 'dw', buffers.dw, s.wSize);
   requireFits(label, 'db', buffers.db, s.outC);
   requireFits(label, 'x', buffers.x, s.xSize);
   requireFits(label, 'dy', buffers.dy, s.ySize);
-  const core = requireCore(label, options.core ?? defaultBackwardFilterCore(device, shape));
+  const on = (impl: ConvImpl) => backwardFilterOn(device, buffers, s, label, impl);
+  const byDefault = defaultBackwardFilterCore(device, shape);
+  return tunedOrPinned(device, label, () => conv2dProblem('conv2d_backward_filter', shape), options, on, { core: byDefault }, () => [
+    ...[byDefault, ...coresOf(device).filter((c) => c !== byDefault)].map((core) => ({
+      variant: core === 'subgroup' ? 'conv2d_backward_filter_sg' : 'conv2d_backward_filter',
+      prepare: () => on({ core }),
+    })),
+    ...CONV2D_FILTER_MENU.filter((v) => conv2dBlockedFits(device, v) === null).map((v) => ({
+      variant: conv2dBlockedName('conv2d_backward_filter', v),
+      prepare: () => on({ blocked: v }),
+    })),
+  ]);
+}
+
+async function backwardFilterOn(
+  device: GPUDevice,
+  buffers: Conv2dBackwardFilterBuffers,
+  s: ReturnType<typeof resolveShape>,
+  label: string,
+  impl: ConvImpl,
+): Promise<PreparedDispatch> {
+  const core = 'core' in impl ? impl.core : 'tiled';
   const max = device.limits.maxComputeWorkgroupsPerDimension;
   const workspaceLimit = device.limits.maxStorageBufferBindingSize;
   let spec: KernelSpec;
@@ -726,7 +969,8 @@ export async function prepareConv2dBackwardFilter(
     if (s.pixels > MAX_FILTER_PIXELS) {
       throw new ShapeError(label, 'batch', `N*OH*OW = ${s.pixels} exceeds ${MAX_FILTER_PIXELS}`);
     }
-    const tiles = filterGemmTiles(s.depth, s.outC);
+    const tiles =
+      'core' in impl ? filterGemmTiles(s.depth, s.outC) : requireBlockedFits(device, label, 'conv2d_backward_filter', impl.blocked);
     checkTiles(label, tiles, true);
     split = filterSplit(s.pixels, s.wSize, s.outC, tiles, workspaceLimit);
     spec = backwardFilterSpec(tiles);

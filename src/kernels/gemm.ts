@@ -319,29 +319,41 @@ export function gemmProblem(shape: GemmShape): string {
   return `gemm ${t} m=${shape.m} n=${shape.n} k=${shape.k}`;
 }
 
+/** A GEMM variant not yet bound to buffers (what gemmMenu lists). */
+export interface GemmMenuEntry {
+  variant: string;
+  prepare(buffers: GemmBuffers): Promise<PreparedDispatch>;
+}
+
 /**
- * The candidates for one GEMM on this device, the shape-based default first
- * (what tune: 'off' runs): the default core, the other core where the
+ * The variants of one GEMM shape on this device, the shape-based default
+ * first (what tune: 'off' runs): the default core, the other core where the
  * device has it, then every gemm_blocked variant of GEMM_BLOCKED_MENU that
- * fits the device's limits (gemmBlockedFits).
+ * fits the device's limits (gemmBlockedFits). Kernels that run a GEMM on
+ * buffers of their own (conv2d's backward input) bind it themselves.
  */
+export function gemmMenu(device: GPUDevice, shape: GemmShape, label?: string): GemmMenuEntry[] {
+  const cores: GemmCore[] = subgroupLanes(device) !== null ? ['subgroup', 'tiled'] : ['tiled'];
+  const out: GemmMenuEntry[] = cores.map((core) =>
+    core === 'subgroup'
+      ? { variant: 'gemm_sg', prepare: (b) => prepareGemmSubgroup(device, b, shape, label) }
+      : { variant: 'gemm_tiled', prepare: (b) => prepareGemmTiled(device, b, shape, label) },
+  );
+  for (const v of GEMM_BLOCKED_MENU) {
+    if (gemmBlockedFits(device, v, shape) !== null) continue;
+    out.push({ variant: gemmBlockedName(v), prepare: (b) => prepareGemmBlocked(device, b, shape, label, v) });
+  }
+  return out;
+}
+
+/** gemmMenu bound to `buffers`: the tuner's candidates for one GEMM. */
 export function gemmCandidates(
   device: GPUDevice,
   buffers: GemmBuffers,
   shape: GemmShape,
   label?: string,
 ): TuneCandidate[] {
-  const cores: GemmCore[] = subgroupLanes(device) !== null ? ['subgroup', 'tiled'] : ['tiled'];
-  const out: TuneCandidate[] = cores.map((core) =>
-    core === 'subgroup'
-      ? { variant: 'gemm_sg', prepare: () => prepareGemmSubgroup(device, buffers, shape, label) }
-      : { variant: 'gemm_tiled', prepare: () => prepareGemmTiled(device, buffers, shape, label) },
-  );
-  for (const v of GEMM_BLOCKED_MENU) {
-    if (gemmBlockedFits(device, v, shape) !== null) continue;
-    out.push({ variant: gemmBlockedName(v), prepare: () => prepareGemmBlocked(device, buffers, shape, label, v) });
-  }
-  return out;
+  return gemmMenu(device, shape, label).map((e) => ({ variant: e.variant, prepare: () => e.prepare(buffers) }));
 }
 
 /**

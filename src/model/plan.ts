@@ -178,7 +178,7 @@ export class StepPlan {
           const y = this.alloc(outFloats, l.name);
           const z = unfused(l) ? this.alloc(outFloats, `${l.name} preactivation`) : null;
           const activation = z ? 'linear' : l.activation;
-          add(await prepareConv2dForward(device, { y: z ?? y, x, w: w(`${l.name}/kernel`), b: w(`${l.name}/bias`) }, { ...convShape(l, B), activation }, label));
+          add(await prepareConv2dForward(device, { y: z ?? y, x, w: w(`${l.name}/kernel`), b: w(`${l.name}/bias`) }, { ...convShape(l, B), activation }, label, this.tuning()));
           await finish(l, y, z, outFloats);
           acts.push(y);
           break;
@@ -331,7 +331,7 @@ export class StepPlan {
         const dx = needInput ? this.alloc(inFloats, `${l.name} dx`) : null;
         if (l.type === 'conv2d') {
           const shape = convShape(l, B);
-          add(await prepareConv2dBackwardFilter(device, { dw: g(`${l.name}/kernel`), db: g(`${l.name}/bias`), x, dy: dz }, shape, `${label} filter`));
+          add(await prepareConv2dBackwardFilter(device, { dw: g(`${l.name}/kernel`), db: g(`${l.name}/bias`), x, dy: dz }, shape, `${label} filter`, this.tuning()));
           if (dx) add(await prepareConv2dBackwardInput(device, { dx, dy: dz, w: w(`${l.name}/kernel`) }, shape, `${label} input`, this.tuning()));
         } else {
           const inUnits = l.inShape[0];

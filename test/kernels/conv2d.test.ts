@@ -6,8 +6,12 @@ import { ShapeError } from '../../src/errors';
 import { createStorage, readF32, uploadStorage } from '../../src/gpu/buffers';
 import type { PreparedDispatch } from '../../src/gpu/kernel';
 import {
+  CONV2D_FILTER_MENU,
+  CONV2D_PIXEL_MENU,
   backwardInputWorkspaceBytes,
   col2imChannelsPerThread,
+  conv2dBlockedFits,
+  conv2dBlockedName,
   conv2dGeometry,
   defaultBackwardFilterCore,
   defaultBackwardInputMethod,
@@ -16,8 +20,10 @@ import {
   prepareConv2dBackwardInput,
   prepareConv2dCol2im,
   prepareConv2dForward,
+  type Conv2dBlockedVariant,
   type Conv2dShape,
 } from '../../src/kernels/conv2d';
+import { memoryTuneCache, Tuner, type DispatchTimer, type TunedDispatch } from '../../src/gpu/tune';
 import {
   conv2dBackwardFilter,
   conv2dBackwardInput,
@@ -264,5 +270,176 @@ describe('conv2d kernels vs reference', () => {
     expect(defaultGemmCore(device)).toBe(lanes ? 'subgroup' : 'tiled');
     expect(defaultBackwardFilterCore(device, conv2)).toBe(lanes ? 'subgroup' : 'tiled');
     expect(defaultBackwardFilterCore(device, conv1)).toBe('tiled');
+  });
+});
+
+// Every variant of the two tuning menus the tuner may pick, on both
+// adapters, on every case above (shapes do not change the pipeline, so the
+// cost is one compile per variant and kernel). Forward runs with ReLU; the
+// backward input on the implicit kernel, whose GEMM core these variants
+// replace. A variant outside the device's limits must refuse, saying why.
+interface Inputs {
+  xs: Float32Array;
+  ws: Float32Array;
+  bs: Float32Array;
+  dys: Float32Array;
+}
+
+function inputsFor({ name, shape }: Case): Inputs {
+  const g = conv2dGeometry(shape);
+  const rng = new Rng(name.length * 7919 + shape.batch);
+  return {
+    xs: rng.floats(shape.batch * shape.inH * shape.inW * shape.inC),
+    ws: rng.floats(shape.kernelH * shape.kernelW * shape.inC * shape.outC),
+    bs: rng.floats(shape.outC),
+    dys: rng.floats(shape.batch * g.outH * g.outW * shape.outC),
+  };
+}
+
+async function checkPixelVariant(c: Case, v: Conv2dBlockedVariant) {
+  const device = await testDevice();
+  const { shape } = c;
+  const { xs, ws, bs, dys } = inputsFor(c);
+  const x = uploadStorage(device, xs, 'x');
+  const w = uploadStorage(device, ws, 'w');
+  const b = uploadStorage(device, bs, 'b');
+  const dy = uploadStorage(device, dys, 'dy');
+  const y = poisoned(device, dys.length, 'y');
+  const dx = poisoned(device, xs.length, 'dx');
+  const dispatches = [
+    await prepareConv2dForward(device, { y, x, w, b }, { ...shape, relu: true }, 'y', { variant: v }),
+    await prepareConv2dBackwardInput(device, { dx, dy, w }, shape, 'dx', { method: 'implicit', variant: v }),
+  ];
+  await runDispatches(device, dispatches);
+  const taps = shape.kernelH * shape.kernelW;
+  const tag = `${c.name} on ${conv2dBlockedName('', v).trim()}`;
+  allclose(`${tag}: y relu`, await readF32(device, y, dys.length), conv2dForward(xs, ws, bs, { ...shape, relu: true }), sumTolerance(taps * shape.inC + 1));
+  allclose(`${tag}: dx`, await readF32(device, dx, xs.length), conv2dBackwardInput(dys, ws, shape), sumTolerance(taps * shape.outC));
+  for (const d of dispatches) d.destroy();
+  for (const buf of [x, w, b, dy, y, dx]) buf.destroy();
+}
+
+async function checkFilterVariant(c: Case, v: Conv2dBlockedVariant) {
+  const device = await testDevice();
+  const { shape } = c;
+  const { xs, dys } = inputsFor(c);
+  const x = uploadStorage(device, xs, 'x');
+  const dy = uploadStorage(device, dys, 'dy');
+  const nw = shape.kernelH * shape.kernelW * shape.inC * shape.outC;
+  const dw = poisoned(device, nw, 'dw');
+  const db = poisoned(device, shape.outC, 'db');
+  const d = await prepareConv2dBackwardFilter(device, { dw, db, x, dy }, shape, 'dw', { variant: v });
+  await runDispatches(device, [d]);
+  const pixels = dys.length / shape.outC;
+  const ref = conv2dBackwardFilter(xs, dys, shape);
+  const tag = `${c.name} on ${conv2dBlockedName('', v).trim()}`;
+  allclose(`${tag}: dw`, await readF32(device, dw, nw), ref.dw, sumTolerance(pixels));
+  allclose(`${tag}: db`, await readF32(device, db, shape.outC), ref.db, sumTolerance(pixels));
+  d.destroy();
+  for (const buf of [x, dy, dw, db]) buf.destroy();
+}
+
+async function expectRefusal(v: Conv2dBlockedVariant, why: string) {
+  const device = await testDevice();
+  const buf = createStorage(device, 1 << 16, 'any');
+  const shape = cases[0].shape;
+  await expect(prepareConv2dForward(device, { y: buf, x: buf, w: buf, b: buf }, shape, 'y', { variant: v })).rejects.toThrow(
+    `does not fit this device: ${why}`,
+  );
+  buf.destroy();
+}
+
+for (const [menu, kernels, checkVariant] of [
+  [CONV2D_PIXEL_MENU, 'conv2d_forward + conv2d_backward_input', checkPixelVariant],
+  [CONV2D_FILTER_MENU, 'conv2d_backward_filter', checkFilterVariant],
+] as const) {
+  describe(`${kernels}, blocked variants vs reference`, () => {
+    for (const v of menu) {
+      it(`${conv2dBlockedName('', v).trim()} on every case`, async () => {
+        const device = await testDevice();
+        const why = conv2dBlockedFits(device, v);
+        if (why !== null) return expectRefusal(v, why);
+        for (const c of cases) await checkVariant(c, v);
+      });
+    }
+  });
+}
+
+describe('conv2d blocked menus', () => {
+  it('every entry meets the shaders\' constraints and the default limits (256 invocations, 16 KiB)', async () => {
+    const defaults = { maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256, maxComputeWorkgroupStorageSize: 16384 };
+    const fake = { limits: defaults } as unknown as GPUDevice;
+    for (const v of [...CONV2D_PIXEL_MENU, ...CONV2D_FILTER_MENU]) expect(conv2dBlockedFits(fake, v), conv2dBlockedName('', v)).toBeNull();
+    const tiny = { limits: { ...defaults, maxComputeInvocationsPerWorkgroup: 64 } } as unknown as GPUDevice;
+    expect(conv2dBlockedFits(tiny, CONV2D_PIXEL_MENU[1])).toMatch(/128 invocations > maxComputeInvocationsPerWorkgroup 64/);
+  });
+
+  it("'auto' runs the variant the timings favour, for each kernel, and caches it; 'off' runs today's choice", async () => {
+    const device = await testDevice();
+    const c = cases.find((k) => k.name.startsWith('odd channels'))!;
+    const { shape } = c;
+    const { xs, ws, bs, dys } = inputsFor(c);
+    const fwd = conv2dBlockedName('conv2d_forward', CONV2D_PIXEL_MENU[2]);
+    const bin = conv2dBlockedName('conv2d_backward_input', CONV2D_PIXEL_MENU[3]);
+    const bfl = conv2dBlockedName('conv2d_backward_filter', CONV2D_FILTER_MENU[1]);
+    const favoured = new Set([fwd, bin, bfl]);
+    // The candidate being timed is the one the last progress event named.
+    const order: string[] = [];
+    const timer: DispatchTimer = {
+      clock: 'injected',
+      async time(_d, reps) {
+        return Array(reps).fill(favoured.has(order[order.length - 1]) ? 1 : 2);
+      },
+    };
+    const cache = memoryTuneCache();
+    const tuner = new Tuner(device, { cache, timer, budgetMs: Infinity, onProgress: (p) => order.push(p.variant) });
+    const x = uploadStorage(device, xs, 'x');
+    const w = uploadStorage(device, ws, 'w');
+    const b = uploadStorage(device, bs, 'b');
+    const dy = uploadStorage(device, dys, 'dy');
+    const y = poisoned(device, dys.length, 'y');
+    const dx = poisoned(device, xs.length, 'dx');
+    const dw = poisoned(device, ws.length, 'dw');
+    const db = poisoned(device, shape.outC, 'db');
+    const opts = { tune: 'auto' as const, tuner };
+    const tuned = [
+      (await prepareConv2dForward(device, { y, x, w, b }, { ...shape, relu: true }, 'y', opts)) as TunedDispatch,
+      (await prepareConv2dBackwardInput(device, { dx, dy, w }, shape, 'dx', opts)) as TunedDispatch,
+      (await prepareConv2dBackwardFilter(device, { dw, db, x, dy }, shape, 'dw', opts)) as TunedDispatch,
+    ];
+    expect(tuned.map((d) => d.variant)).toEqual([fwd, bin, bfl]);
+    // Both methods of the backward input were candidates, the default method first.
+    expect(order).toContain('conv2d_backward_input');
+    expect(order.some((n) => n.endsWith('+conv2d_col2im'))).toBe(true);
+    expect(tuner.decisions.map((d) => d.problem)).toEqual([
+      'conv2d_forward n=1 in=7x9x3 kernel=3x3x5 stride=1x1 valid',
+      'conv2d_backward_input n=1 in=7x9x3 kernel=3x3x5 stride=1x1 valid',
+      'conv2d_backward_filter n=1 in=7x9x3 kernel=3x3x5 stride=1x1 valid',
+    ]);
+    await runDispatches(device, tuned);
+    const taps = shape.kernelH * shape.kernelW;
+    allclose('tuned y', await readF32(device, y, dys.length), conv2dForward(xs, ws, bs, { ...shape, relu: true }), sumTolerance(taps * shape.inC + 1));
+    allclose('tuned dx', await readF32(device, dx, xs.length), conv2dBackwardInput(dys, ws, shape), sumTolerance(taps * shape.outC));
+    const ref = conv2dBackwardFilter(xs, dys, shape);
+    allclose('tuned dw', await readF32(device, dw, ws.length), ref.dw, sumTolerance(dys.length / shape.outC));
+
+    // Another tuner on the same cache: the cached choices, nothing timed.
+    const never: DispatchTimer = {
+      clock: 'injected',
+      async time() {
+        throw new Error('timed a cached problem');
+      },
+    };
+    const again = new Tuner(device, { cache, timer: never });
+    const cached = (await prepareConv2dForward(device, { y, x, w, b }, { ...shape, relu: true }, 'y', { tune: 'cached-only', tuner: again })) as TunedDispatch;
+    expect(cached.variant).toBe(fwd);
+    const off = await prepareConv2dForward(device, { y, x, w, b }, { ...shape, relu: true }, 'y', { tune: 'off', tuner: again });
+    expect(off.kernel).toBe(subgroupLanes(device) !== null ? 'conv2d_forward_sg' : 'conv2d_forward');
+    expect(again.decisions.map((d) => d.source)).toEqual(['cache']);
+    await expect(
+      prepareConv2dBackwardInput(device, { dx, dy, w }, shape, 'dx', { method: 'gemm', variant: CONV2D_PIXEL_MENU[0] }),
+    ).rejects.toThrow(/dx: variant: pins an implicit-GEMM variant; it needs method 'implicit'/);
+    for (const d of [...tuned, cached, off]) d.destroy();
+    for (const buf of [x, w, b, dy, y, dx, dw, db]) buf.destroy();
   });
 });

@@ -23,9 +23,12 @@ const BATCH = 8;
 const train = randomSplit(BATCH * 3, 7);
 const spec = PRESETS['small-cnn'];
 
-// Every gemm_blocked variant 1 ms, every other 2 ms; the variant being timed
-// is the one the last progress event named. The menu's first variant wins
-// each problem (later equals do not beat it by the 5% margin).
+// The GPU-shaped variants (gemm_blocked and the conv2d kernels' blocked
+// menus) 1 ms each, every other 2 ms; the variant being timed is the one the
+// last progress event named. A menu's first variant wins each problem (later
+// equals do not beat it by the 5% margin).
+const BLOCKED = /^gemm_blocked |^conv2d_[a-z_]+ [48]x[48] /;
+
 function favourBlocked(): { timer: DispatchTimer; onProgress: (p: { variant: string }) => void; timed: () => number } {
   let current = '';
   let calls = 0;
@@ -34,7 +37,7 @@ function favourBlocked(): { timer: DispatchTimer; onProgress: (p: { variant: str
       clock: 'injected',
       async time(_d, reps) {
         calls++;
-        return Array(reps).fill(current.startsWith('gemm_blocked') ? 1 : 2);
+        return Array(reps).fill(BLOCKED.test(current) ? 1 : 2);
       },
     },
     onProgress: (p) => (current = p.variant),
@@ -63,16 +66,19 @@ describe('Trainer with tune', () => {
     const cache = memoryTuneCache();
     const fav = favourBlocked();
     // A budget on the injected clock (preparing costs 0, a run what the
-    // timer says: 4 x 2 ms per core, 4 x 1 ms per gemm_blocked variant):
+    // timer says: 4 x 2 ms per core, 4 x 1 ms per blocked variant):
     // 17 ms lets each problem try the default, the other core where there is
     // one, and at least the menu's first variant, then stops. That keeps the
     // compiles few (on SwiftShader each costs seconds) and the result fixed.
     const first = new Tuner(device, { cache, timer: fav.timer, onProgress: fav.onProgress, budgetMs: 17, now: () => 0 });
     const a = await trainOnce(first, 'auto');
     expect(fav.timed()).toBeGreaterThan(0);
-    // The dense layer's GEMMs and the conv backward-input dcol GEMMs.
+    // The dense layer's GEMMs and every conv kernel (the backward input's
+    // favoured variant is its dcol GEMM's first blocked one, with col2im).
     expect(a.variants.length).toBeGreaterThan(0);
-    for (const v of a.variants) expect(v).toMatch(/^gemm_blocked /);
+    for (const v of a.variants) expect(v).toMatch(BLOCKED);
+    expect(a.variants.some((v) => v.startsWith('conv2d_forward '))).toBe(true);
+    expect(a.variants.some((v) => v.startsWith('conv2d_backward_filter '))).toBe(true);
     expect(first.decisions.some((d) => d.source === 'measured')).toBe(true);
     expect(cache.entries.size).toBeGreaterThan(0);
 
