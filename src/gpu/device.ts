@@ -29,11 +29,22 @@ export const ENGINE_OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query', 's
  * kernels. GPUs (subgroups of 16-64) keep the tiled kernels.
  */
 export function subgroupLanes(device: GPUDevice): 4 | 8 | null {
+  const lanes = fixedSubgroupSize(device);
+  return lanes === 4 || lanes === 8 ? lanes : null;
+}
+
+/**
+ * The device's subgroup size where the 'subgroups' feature is enabled and
+ * the size is fixed (subgroupMinSize == subgroupMaxSize: NVIDIA's 32, the CPU
+ * adapters' 4 and 8), else null. gemm_sg_wide is built for this many lanes
+ * per workgroup; devices whose size varies (AMD 32-64, Intel 8-32) do not get it.
+ */
+export function fixedSubgroupSize(device: GPUDevice): number | null {
   if (!device.features.has('subgroups')) return null;
   const info = device.adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
   const min = info?.subgroupMinSize;
   if (min === undefined || min !== info.subgroupMaxSize) return null;
-  return min === 4 || min === 8 ? min : null;
+  return Number.isInteger(min) && min >= 4 ? min : null;
 }
 
 /** Limits asked for at the adapter's maximum: bigger batches fit, nothing is lost. */

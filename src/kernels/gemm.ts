@@ -2,13 +2,15 @@ import naiveSource from '../../shaders/gemm_naive.wgsl?raw';
 import tiledSource from '../../shaders/gemm_tiled.wgsl?raw';
 import sgSource from '../../shaders/gemm_sg.wgsl?raw';
 import blockedSource from '../../shaders/gemm_blocked.wgsl?raw';
+import sgWideSource from '../../shaders/gemm_sg_wide.wgsl?raw';
+import enableSubgroups from '../../shaders/common/enable_subgroups.wgsl?raw';
 import subgroupCore from '../../shaders/common/subgroup_gemm.wgsl?raw';
 import outF32 from '../../shaders/common/out_f32.wgsl?raw';
 import outVec4 from '../../shaders/common/out_vec4.wgsl?raw';
 import { activationCode, activationCore, shapeActivation, type ActivationName } from './activation';
 import { ShapeError } from '../errors';
 import { dummyStorage, requireFits, requirePositive, type BufferRef } from '../gpu/buffers';
-import { subgroupLanes } from '../gpu/device';
+import { fixedSubgroupSize, subgroupLanes } from '../gpu/device';
 import { getKernel, grid1d, type KernelSpec, type PreparedDispatch } from '../gpu/kernel';
 import { defaultTuner, requireTuneMode, type TuneCandidate, type TuneOptions } from '../gpu/tune';
 
@@ -343,7 +345,118 @@ export function gemmMenu(device: GPUDevice, shape: GemmShape, label?: string): G
     if (gemmBlockedFits(device, v, shape) !== null) continue;
     out.push({ variant: gemmBlockedName(v), prepare: (b) => prepareGemmBlocked(device, b, shape, label, v) });
   }
+  for (const v of GEMM_SG_WIDE_MENU) {
+    if (gemmSgWideFits(device, v, shape) !== null) continue;
+    out.push({ variant: gemmSgWideName(v), prepare: (b) => prepareGemmSgWide(device, b, shape, label, v) });
+  }
   return out;
+}
+
+/**
+ * One variant of gemm_sg_wide: each workgroup is one subgroup of the
+ * device's fixed size SG, arranged laneRows x SG / laneRows; each lane owns
+ * rowQuads x colQuads blocks of 4 x 4 outputs.
+ */
+export interface GemmSgWideVariant {
+  laneRows: 1 | 2 | 4;
+  rowQuads: 1 | 2;
+  colQuads: 1 | 2;
+}
+
+/**
+ * The menu, relative to the subgroup size so that every entry builds for
+ * any fixed size from 4 lanes up: the CPU adapters (4, 8), where the tests
+ * run each one, and GPUs (16-64), where the tuner times them. On 32 lanes
+ * the tiles run from 16 x 64 to 64 x 128 (laneRows 1, 2x2 quads: 8 x 256).
+ */
+export const GEMM_SG_WIDE_MENU: readonly GemmSgWideVariant[] = [
+  { laneRows: 1, rowQuads: 2, colQuads: 1 },
+  { laneRows: 2, rowQuads: 1, colQuads: 2 },
+  { laneRows: 2, rowQuads: 2, colQuads: 2 },
+  { laneRows: 4, rowQuads: 1, colQuads: 1 },
+  { laneRows: 4, rowQuads: 2, colQuads: 1 },
+  { laneRows: 4, rowQuads: 2, colQuads: 2 },
+];
+
+/** E.g. 'gemm_sg_wide 8x8 r2': outputs per lane, lane rows. */
+export function gemmSgWideName(v: GemmSgWideVariant): string {
+  return `gemm_sg_wide ${4 * v.rowQuads}x${4 * v.colQuads} r${v.laneRows}`;
+}
+
+function sgWideTile(v: GemmSgWideVariant, lanes: number): { tileM: number; tileN: number } {
+  return { tileM: v.laneRows * v.rowQuads * 4, tileN: (lanes / v.laneRows) * v.colQuads * 4 };
+}
+
+/** Why `v` cannot run on this device (for this shape), or null when it can. */
+export function gemmSgWideFits(device: GPUDevice, v: GemmSgWideVariant, shape?: { m: number; n: number }): string | null {
+  const lanes = fixedSubgroupSize(device);
+  if (lanes === null) return "needs the 'subgroups' feature and a fixed subgroup size (subgroupMinSize == subgroupMaxSize)";
+  const l = device.limits;
+  if (lanes % v.laneRows !== 0) return `${v.laneRows} lane rows do not divide ${lanes} lanes`;
+  if (lanes > l.maxComputeInvocationsPerWorkgroup || lanes > l.maxComputeWorkgroupSizeX) {
+    return `${lanes} invocations exceed the workgroup limits`;
+  }
+  if (shape) {
+    const { tileM, tileN } = sgWideTile(v, lanes);
+    const max = l.maxComputeWorkgroupsPerDimension;
+    if (Math.ceil(shape.n / tileN) > max || Math.ceil(shape.m / tileM) > max) return `grid over ${max} workgroups`;
+  }
+  return null;
+}
+
+/** The wide-subgroup kernel's spec for one variant, lane count and layout. */
+export function gemmSgWideSpecFor(
+  v: GemmSgWideVariant,
+  lanes: number,
+  opts: { transA?: boolean; transB?: boolean; vec4C?: boolean; activation?: ActivationName } = {},
+): KernelSpec {
+  return {
+    name: 'gemm_sg_wide',
+    source: sgWideSource,
+    includes: [enableSubgroups, activationCore],
+    bindings: BINDINGS,
+    params: PARAMS,
+    constants: {
+      ACTIVATION: activationCode('gemm_sg_wide', opts.activation),
+      TRANS_A: opts.transA ? 1 : 0,
+      TRANS_B: opts.transB ? 1 : 0,
+      VEC4_C: opts.vec4C ? 1 : 0,
+      SG: lanes,
+      LANE_ROWS: v.laneRows,
+      ROW_QUADS: v.rowQuads,
+      COL_QUADS: v.colQuads,
+    },
+  };
+}
+
+/** The menu's first variant at 32 lanes, NN: the base spec the reflection test checks. */
+export const gemmSgWideSpec: KernelSpec = gemmSgWideSpecFor(GEMM_SG_WIDE_MENU[0], 32);
+
+/** The GEMM as one gemm_sg_wide variant (devices with a fixed subgroup size). */
+export async function prepareGemmSgWide(
+  device: GPUDevice,
+  buffers: GemmBuffers,
+  shape: GemmShape,
+  label = 'gemm_sg_wide',
+  variant: GemmSgWideVariant = GEMM_SG_WIDE_MENU[0],
+): Promise<PreparedDispatch> {
+  const params = validate(label, buffers, shape);
+  const why = gemmSgWideFits(device, variant);
+  if (why) throw new ShapeError(label, 'variant', `${gemmSgWideName(variant)} does not fit this device: ${why}`);
+  const lanes = fixedSubgroupSize(device)!;
+  const { tileM, tileN } = sgWideTile(variant, lanes);
+  const x = Math.ceil(shape.n / tileN);
+  const y = Math.ceil(shape.m / tileM);
+  requireGrid(label, device, x, y);
+  const spec = gemmSgWideSpecFor(variant, lanes, {
+    transA: shape.transA,
+    transB: shape.transB,
+    vec4C: shape.n % 4 === 0,
+    activation: shapeActivation(shape),
+  });
+  const kernel = await getKernel(device, spec);
+  const resources = { c: buffers.c, a: buffers.a, b: buffers.b, bias: biasOrDummy(device, buffers) };
+  return kernel.prepare({ label, resources, params, workgroups: [x, y] });
 }
 
 /** gemmMenu bound to `buffers`: the tuner's candidates for one GEMM. */

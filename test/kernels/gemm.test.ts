@@ -9,6 +9,10 @@ import {
   gemmBlockedName,
   gemmCandidates,
   GEMM_BLOCKED_MENU,
+  GEMM_SG_WIDE_MENU,
+  gemmSgWideFits,
+  gemmSgWideName,
+  prepareGemmSgWide,
   prepareGemm,
   prepareGemmBlocked,
   prepareGemmNaive,
@@ -244,6 +248,48 @@ for (const v of GEMM_BLOCKED_MENU) {
     }
   });
 }
+
+// The wide-subgroup kernel at this device's own subgroup size (4 lanes on
+// SwiftShader, 8 on lavapipe): every menu entry is defined relative to the
+// size, so each one builds and runs here, on the same four cases as
+// gemm_blocked. Without a fixed subgroup size it must refuse, saying why.
+for (const v of GEMM_SG_WIDE_MENU) {
+  const name = gemmSgWideName(v);
+  const prepare: typeof prepareGemmTiled = (device, buffers, shape, label) =>
+    prepareGemmSgWide(device, buffers, shape, label, v);
+  describe(name, () => {
+    for (const c of blockedCases) {
+      it(`${c.variant} ${c.what} m=${c.m} n=${c.n} k=${c.k}: exact on quantized, f32 bound on uniform inputs`, async () => {
+        const device = await testDevice();
+        const why = gemmSgWideFits(device, v);
+        if (why !== null) {
+          const buf = createStorage(device, 4 * c.m * c.n * c.k + 64, 'any');
+          await expect(prepareGemmSgWide(device, { c: buf, a: buf, b: buf }, c, undefined, v)).rejects.toThrow(/does not fit/);
+          buf.destroy();
+          return;
+        }
+        await check(c, prepare, 'quantized');
+        await check(c, prepare, 'uniform');
+      });
+    }
+  });
+}
+
+describe('gemmSgWideFits', () => {
+  it('needs a fixed subgroup size that the lane rows divide', () => {
+    const limits = { maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256, maxComputeWorkgroupsPerDimension: 65535 };
+    const gpu = (min: number, max: number, features: string[] = ['subgroups']) =>
+      ({ limits, features: new Set(features), adapterInfo: { subgroupMinSize: min, subgroupMaxSize: max } }) as unknown as GPUDevice;
+    const v = GEMM_SG_WIDE_MENU.find((x) => x.laneRows === 4)!;
+    expect(gemmSgWideFits(gpu(32, 32), v)).toBeNull();
+    expect(gemmSgWideFits(gpu(32, 64), v)).toMatch(/fixed subgroup size/);
+    expect(gemmSgWideFits(gpu(32, 32, []), v)).toMatch(/'subgroups' feature/);
+    // Every entry builds at 4 lanes (the smallest size WebGPU allows) and up.
+    for (const lanes of [4, 8, 16, 32, 64]) {
+      for (const x of GEMM_SG_WIDE_MENU) expect(gemmSgWideFits(gpu(lanes, lanes), x), `${gemmSgWideName(x)} at ${lanes}`).toBeNull();
+    }
+  });
+});
 
 describe('gemmBlockedFits', () => {
   it('names the limit a variant exceeds', async () => {
