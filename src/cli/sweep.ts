@@ -8,6 +8,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
 import { mnistSubset, type MnistSplit } from '../data/mnist';
 import { WgslNnError } from '../errors';
 import { ACTIVATIONS, isActivation, type ActivationName } from '../kernels/activation';
@@ -233,6 +234,15 @@ export interface SweepOptions {
   limit?: number;
   /** Recorded in the JSON table. */
   command?: string;
+  /** Live progress of the configuration being trained (the CLI draws it as one bar per configuration). */
+  progress?: SweepProgress;
+}
+
+/** Calls, per configuration trained: start, then update after every submit, then stop. */
+export interface SweepProgress {
+  start(tag: string, totalSteps: number): void;
+  update(doneSteps: number, now: { epoch: number; epochs: number; loss: number; accuracy: number; imagesPerSecond: number }): void;
+  stop(): void;
 }
 
 /** Trains every configuration missing from `out`, writing both tables after each. */
@@ -275,13 +285,25 @@ export async function runSweep(device: GPUDevice, o: SweepOptions): Promise<Swee
       { train: o.train, test: o.test },
     );
     const epochs: EpochResult[] = [];
+    const steps = trainer.stepsPerEpoch;
+    o.progress?.start(tag, steps * setup.epochs);
     try {
       for (let e = 0; e < setup.epochs; e++) {
-        const r = await trainer.trainEpoch();
+        const r = await trainer.trainEpoch({
+          onProgress: (p) =>
+            o.progress?.update(e * steps + p.step, {
+              epoch: e + 1,
+              epochs: setup.epochs,
+              loss: p.loss,
+              accuracy: p.accuracy,
+              imagesPerSecond: p.imagesPerSecond,
+            }),
+        });
         if (!r) throw new Error('training paused unexpectedly');
         epochs.push(r);
       }
     } finally {
+      o.progress?.stop();
       trainer.destroy();
     }
     const last = epochs[epochs.length - 1];
@@ -396,14 +418,44 @@ async function main(argv: string[]): Promise<number> {
   });
   console.log(`adapter: ${adapterName}`);
   console.log(`sweep ${grid.name}: ${configs.length} configurations x ${grid.epochs} epochs | train ${train.count} | test ${test.count} | ${out}`);
+  const t0 = performance.now();
+  const command = `npm run sweep -- ${argv.join(' ')}`.trim();
+  const interactive = Boolean(process.stdout.isTTY);
+  let bar: InstanceType<typeof cliProgress.SingleBar> | undefined;
+  const progress: SweepProgress = {
+    start(tag, total) {
+      bar = new cliProgress.SingleBar(
+        {
+          format: `${tag} | epoch {epoch} {bar} {percentage}% | loss {loss} | accuracy {accuracy} | {ips} img/s | {eta_formatted} left`,
+          noTTYOutput: !interactive,
+          notTTYSchedule: 30000,
+          hideCursor: interactive,
+          etaBuffer: 200,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      bar.start(total, 0, { epoch: `1/${grid.epochs}`, loss: '-', accuracy: '-', ips: '-' });
+    },
+    update(done, p) {
+      bar?.update(done, {
+        epoch: `${p.epoch}/${p.epochs}`,
+        loss: p.loss.toFixed(4),
+        accuracy: p.accuracy.toFixed(4),
+        ips: p.imagesPerSecond.toFixed(0),
+      });
+    },
+    stop() {
+      bar?.stop();
+      bar = undefined;
+    },
+  };
   // Ctrl-C: the rows written so far stay; the configuration that was running is redone next time.
   process.once('SIGINT', () => {
+    progress.stop();
     console.log(`\ninterrupted: finished rows are in ${out}; run the same command to resume`);
     process.exit(130);
   });
-  const t0 = performance.now();
-  const command = `npm run sweep -- ${argv.join(' ')}`.trim();
-  const result = await runSweep(device, { grid, train, test, adapter: adapterName, out, limit, command });
+  const result = await runSweep(device, { grid, train, test, adapter: adapterName, out, limit, command, progress });
   console.log(`${result.rows.length} rows in ${out} and ${markdownPath(out)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   device.destroy();
   return 0;

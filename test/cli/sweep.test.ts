@@ -66,8 +66,21 @@ describe('runSweep', () => {
     const saved = JSON.parse(await readFile(out, 'utf8')) as SweepResult;
     expect(saved.rows).toEqual(first.rows);
 
-    const second = await runSweep(device, { grid, ...data, adapter: 'test', out, log });
+    // The live progress of the configuration being trained: only the new one.
+    const events: string[] = [];
+    const done: number[] = [];
+    const progress = {
+      start: (tag: string, total: number) => events.push(`start ${tag.split(':')[0]} ${total}`),
+      update: (n: number, p: { epoch: number; epochs: number }) => done.push(n + 1000 * p.epoch),
+      stop: () => events.push('stop'),
+    };
+    const second = await runSweep(device, { grid, ...data, adapter: 'test', out, log, progress });
     expect(second.rows).toHaveLength(2);
+    // 256 images at batch 32: 8 steps, one epoch.
+    expect(events).toEqual(['start [2/2] bn relu k5x3 b32 lr0.001 f4x8 8', 'stop']);
+    expect(done.length).toBeGreaterThan(0);
+    expect(done[done.length - 1]).toBe(1008);
+    expect([...done].sort((x, y) => x - y)).toEqual(done);
     // One progress line per configuration: the kept one, then the new one.
     expect(lines[1]).toMatch(/^\[1\/2\] no-bn relu .*kept/);
     expect(lines[2]).toMatch(/^\[2\/2\] bn relu .* s\/epoch, .* img\/s, .*test loss .* acc .*best epoch 1/);
