@@ -214,7 +214,10 @@ const MAX_PREDICT_PLANS = 4;
 interface PredictEntry {
   plan: Promise<StepPlan>;
   ready: StepPlan | null;
+  /** Calls using the plan now. */
   users: number;
+  /** Prepared for predictInto (preparePredict): kept until destroy(). */
+  pinned: boolean;
 }
 
 export class Trainer {
@@ -473,17 +476,18 @@ export class Trainer {
       // its submit, if the GPU was idle then) to now: the host's view, used
       // where the GPU's clock is missing (or reads 0, as some do).
       const seenMs = (now - Math.max(lastDone, c.submittedAt)) / c.steps;
-      const measured = t1 > t0 && gpuMs < 1e7 ? gpuMs / c.steps : seenMs;
+      const fromClock = t1 > t0 && gpuMs < 1e7;
+      const measured = fromClock ? gpuMs / c.steps : seenMs;
       const mapMs = now - mapStart;
       const waited = sleepFirst ? mapMs > 2 : now - waitStart > 1;
-      if (measured !== seenMs) {
-        this.msPerStep = this.msPerStep === 0 ? measured : 0.5 * this.msPerStep + 0.5 * measured;
-      } else if (sleepFirst && mapStart - waitStart > 4 && mapMs < 0.05 * (mapStart - waitStart)) {
+      // The host's view is only trusted when it saw the chunk end (or there
+      // is nothing better yet); the GPU's clock always is.
+      const trusted = fromClock || waited || this.msPerStep === 0;
+      if (!fromClock && sleepFirst && mapStart - waitStart > 4 && mapMs < 0.05 * (mapStart - waitStart)) {
         // The map was ready almost at once after a long sleep: the chunk had
         // ended well before we woke, and the estimate is too long.
         this.msPerStep *= 0.7;
-      } else if (waited || this.msPerStep === 0) {
-        // We saw the chunk end, so `now` is close to its true end.
+      } else if (trusted) {
         this.msPerStep = this.msPerStep === 0 ? measured : 0.5 * this.msPerStep + 0.5 * measured;
       } else if (sleepFirst) {
         // The chunk was already done when we woke: we slept too long.
@@ -688,7 +692,7 @@ export class Trainer {
     let entry = this.predictPlans.get(n);
     if (entry) this.predictPlans.delete(n);
     else {
-      const e: PredictEntry = { plan: StepPlan.create(this.device, this.model, this.store, { batch: n, mode: 'predict', tune: this.config.tune, tuner: this.config.tuner }), ready: null, users: 0 };
+      const e: PredictEntry = { plan: StepPlan.create(this.device, this.model, this.store, { batch: n, mode: 'predict', tune: this.config.tune, tuner: this.config.tuner }), ready: null, users: 0, pinned: false };
       e.plan.then(
         (p) => (e.ready = p),
         () => {},
@@ -715,7 +719,7 @@ export class Trainer {
   private evictPredictPlans(): void {
     for (const [n, e] of this.predictPlans) {
       if (this.predictPlans.size <= MAX_PREDICT_PLANS) break;
-      if (n === 1 || e.users > 0) continue;
+      if (n === 1 || e.users > 0 || e.pinned) continue;
       this.predictPlans.delete(n);
       if (e.ready) e.ready.destroy();
       else e.plan.then((p) => p.destroy(), () => {});
@@ -857,16 +861,11 @@ export class Trainer {
     if (!Number.isInteger(count) || count < 1) {
       throw new ShapeError('preparePredict', 'count', `${count} is not a positive integer`);
     }
-    if (this.preparedCounts.has(count)) return;
+    if (this.predictPlans.get(count)?.pinned) return;
     await this.usePredictPlan(count, async () => undefined);
     const entry = this.predictPlans.get(count);
-    if (entry?.ready) {
-      entry.users++; // pinned: counts with users are never evicted
-      this.preparedCounts.add(count);
-    }
+    if (entry?.ready) entry.pinned = true;
   }
-
-  private preparedCounts = new Set<number>();
 
   /**
    * Encodes a forward pass into the host's encoder: `count` images from the
@@ -879,7 +878,8 @@ export class Trainer {
     const { count, input, output } = options;
     const inputOffset = options.inputOffset ?? 0;
     const outputOffset = options.outputOffset ?? 0;
-    const plan = this.preparedCounts.has(count) ? this.predictPlans.get(count)?.ready : null;
+    const entry = this.predictPlans.get(count);
+    const plan = entry?.pinned ? entry.ready : null;
     if (!plan) {
       throw new ShapeError('predictInto', 'count', `no plan for ${count} images: await trainer.preparePredict(${count}) first`);
     }
