@@ -913,6 +913,33 @@ interface ShippedInfo {
   testCount: number;
 }
 
+/** A trainer with the checkpoint `bytes` loaded into it; nothing is left behind if the file does not fit. */
+async function trainerFromCheckpoint(
+  device: GPUDevice,
+  config: Parameters<typeof Trainer.create>[1],
+  data: Parameters<typeof Trainer.create>[2],
+  bytes: Uint8Array,
+  name: string,
+): Promise<Trainer> {
+  const trainer = await Trainer.create(device, config, data);
+  try {
+    await trainer.loadCheckpoint(bytes, name);
+    return trainer;
+  } catch (e) {
+    trainer.destroy();
+    throw e;
+  }
+}
+
+/** Shows a model that was loaded rather than trained here: its evaluation, live digits and epoch. */
+async function showLoadedRun(r: Run, how: string): Promise<void> {
+  r.snapshot = await r.trainer.snapshot();
+  showEvaluation(r, await r.trainer.evaluate());
+  void refreshLiveDigits(r, true);
+  ui.progress.value = r.trainer.epoch > 0 ? 1 : 0;
+  ui.progressText.textContent = `${how}: ${epochsText(r.trainer.epoch)} of training`;
+}
+
 async function loadShipped(device: GPUDevice): Promise<void> {
   const base = new URL('./pretrained/', document.baseURI);
   try {
@@ -923,13 +950,7 @@ async function loadShipped(device: GPUDevice): Promise<void> {
     const spec = specOfCheckpoint(bytes, 'paper-cnn.safetensors');
     if (!spec) throw new Error('the file does not say which model it holds');
     const dummy: MnistSplit = { images: new Uint8Array(28 * 28), labels: new Uint8Array(1), count: 1, rows: 28, cols: 28 };
-    const trainer = await Trainer.create(device, { model: spec, batchSize: 1, seed: 1 }, { train: dummy });
-    try {
-      await trainer.loadCheckpoint(bytes, 'paper-cnn.safetensors');
-    } catch (e) {
-      trainer.destroy();
-      throw e;
-    }
+    const trainer = await trainerFromCheckpoint(device, { model: spec, batchSize: 1, seed: 1 }, { train: dummy }, bytes, 'paper-cnn.safetensors');
     shipped?.trainer.destroy();
     shipped = { trainer, describe: `paper CNN, ${pct(info.testAccuracy)} on the ${int(info.testCount)} MNIST test images` };
     ui.padStatus.dataset.shipped = 'true';
@@ -1061,13 +1082,7 @@ async function loadWeights(file: File): Promise<void> {
       const settings = settingsFromSpec(spec, base) ?? base;
       const train = mnistSubset(mnist.train, settings.trainCount);
       const test = mnistSubset(mnist.test, settings.testCount);
-      const trainer = await Trainer.create(gpu.device, trainConfig(settings, spec), { train, test });
-      try {
-        await trainer.loadCheckpoint(bytes, file.name);
-      } catch (e) {
-        trainer.destroy();
-        throw e;
-      }
+      const trainer = await trainerFromCheckpoint(gpu.device, trainConfig(settings, spec), { train, test }, bytes, file.name);
       current?.trainer.destroy();
       run = { trainer, spec, settings, train, test, targetEpochs: settings.epochs, snapshot: null, epochs: [] };
       writeForm(settings);
@@ -1081,11 +1096,7 @@ async function loadWeights(file: File): Promise<void> {
     r.epochs = [];
     unsaved = false;
     void keepInBrowser(r);
-    r.snapshot = await r.trainer.snapshot();
-    showEvaluation(r, await r.trainer.evaluate());
-    void refreshLiveDigits(r, true);
-    ui.progress.value = r.trainer.epoch > 0 ? 1 : 0;
-    ui.progressText.textContent = `loaded from ${file.name}: ${epochsText(r.trainer.epoch)} of training`;
+    await showLoadedRun(r, `loaded from ${file.name}`);
     ui.weightsStatus.textContent = `Loaded ${file.name} (${r.spec.name}): test accuracy ${ui.testAccuracy.textContent}.`;
     ui.weightsStatus.dataset.loaded = file.name;
     setPhase('done');
@@ -1129,13 +1140,7 @@ async function restoreKept(): Promise<void> {
     const spec = specOfCheckpoint(kept.checkpoint, name) ?? modelSpecFor(settings);
     const train = mnistSubset(mnist.train, Math.min(settings.trainCount, mnist.train.count));
     const test = mnistSubset(mnist.test, Math.min(settings.testCount, mnist.test.count));
-    const trainer = await Trainer.create(gpu.device, trainConfig(settings, spec), { train, test });
-    try {
-      await trainer.loadCheckpoint(kept.checkpoint, name);
-    } catch (e) {
-      trainer.destroy();
-      throw e;
-    }
+    const trainer = await trainerFromCheckpoint(gpu.device, trainConfig(settings, spec), { train, test }, kept.checkpoint, name);
     const r: Run = { trainer, spec, settings, train, test, targetEpochs: trainer.epoch, snapshot: null, epochs: kept.epochs };
     run = r;
     writeForm(settings);
@@ -1145,11 +1150,7 @@ async function restoreKept(): Promise<void> {
       lossChart.addEpoch(e.epoch, e.loss, e.valLoss);
       accuracyChart.addEpoch(e.epoch, e.accuracy, e.valAccuracy);
     }
-    r.snapshot = await trainer.snapshot();
-    showEvaluation(r, await trainer.evaluate());
-    void refreshLiveDigits(r, true);
-    ui.progress.value = trainer.epoch > 0 ? 1 : 0;
-    ui.progressText.textContent = `restored from this browser: ${epochsText(trainer.epoch)} of training`;
+    await showLoadedRun(r, 'restored from this browser');
     ui.keptNote.textContent = `Kept in this browser since ${new Date(kept.savedAt).toLocaleString()}; Reset forgets it.`;
     unsaved = false;
     setPhase('done');
