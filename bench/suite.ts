@@ -11,7 +11,7 @@ import type { StepProfile } from './train.bench';
 import type { TuningResult } from './tune.bench';
 import { createTfjsPeer, type TfjsPeer } from './tfjs';
 
-export const GROUPS = ['ceiling', 'gemm', 'conv2d', 'maxpool', 'small', 'train', 'tune'] as const;
+export const GROUPS = ['ceiling', 'gemm', 'conv2d', 'maxpool', 'layers', 'small', 'train', 'tune'] as const;
 export type Group = (typeof GROUPS)[number];
 
 export interface SuiteOptions {
@@ -91,6 +91,9 @@ export async function runSuite(acquired: AcquiredDevice, options: SuiteOptions):
     });
     await group('maxpool', async () => {
       rows.push(...(await (await import('./maxpool.bench')).benchMaxPool(ctx, ceilings, peer)));
+    });
+    await group('layers', async () => {
+      rows.push(...(await (await import('./layers.bench')).benchLayers(ctx, ceilings)));
     });
     await group('small', async () => {
       rows.push(...(await (await import('./small.bench')).benchSmallKernels(ctx, ceilings)));

@@ -62,7 +62,6 @@ override WORKGROUP_Y: u32 = 16u;
 // A multiple of 4.
 override TILE_K: u32 = 16u;
 
-const QUAD: u32 = 4u;
 // Derived, not meant to be set: the C tile one workgroup owns.
 override TILE_M: u32 = WORKGROUP_Y * BLOCK_M;
 override TILE_N: u32 = WORKGROUP_X * BLOCK_N;
@@ -70,125 +69,9 @@ override TILE_N: u32 = WORKGROUP_X * BLOCK_N;
 var<workgroup> tile_a: array<vec4f, TILE_K * TILE_M / QUAD>;
 var<workgroup> tile_b: array<vec4f, TILE_K * TILE_N / QUAD>;
 
-fn load_a(row: u32, p: u32) -> f32 {
-  if (row >= params.m || p >= params.k) {
-    return 0.0;
-  }
-  if (TRANS_A) {
-    return a[p * params.m + row];
-  }
-  return a[row * params.k + p];
-}
+// fill_tile_a and fill_tile_b, which copy op(A) and op(B) into these tiles,
+// are in shaders/common/gemm_tile_fill.wgsl (included before this file).
 
-fn load_b(p: u32, col: u32) -> f32 {
-  if (p >= params.k || col >= params.n) {
-    return 0.0;
-  }
-  if (TRANS_B) {
-    return b[col * params.k + p];
-  }
-  return b[p * params.n + col];
-}
-
-// Four contiguous floats starting at flat index i, when in bounds.
-fn load_a4(i: u32, ok: bool) -> vec4f {
-  if (!ok) {
-    return vec4f(0.0);
-  }
-  return vec4f(a[i], a[i + 1u], a[i + 2u], a[i + 3u]);
-}
-
-fn load_b4(i: u32, ok: bool) -> vec4f {
-  if (!ok) {
-    return vec4f(0.0);
-  }
-  return vec4f(b[i], b[i + 1u], b[i + 2u], b[i + 3u]);
-}
-
-// Copies op(A)[m0 .. m0 + TILE_M, k0 .. k0 + TILE_K] into tile_a, k-major:
-// tile_a[kk * TILE_M / 4 + i / 4][i % 4] is row i at depth kk.
-fn fill_tile_a(m0: u32, k0: u32, lid: u32, threads: u32) {
-  let m = params.m;
-  let k = params.k;
-  let quads_m = TILE_M / QUAD;
-  let quads_k = TILE_K / QUAD;
-  for (var v = lid; v < quads_m * TILE_K; v += threads) {
-    if (TRANS_A) {
-      // Stored (k, m): 4 consecutive rows at one depth are contiguous.
-      let kk = v / quads_m;
-      let iq = v % quads_m;
-      let row = m0 + iq * QUAD;
-      let p = k0 + kk;
-      var val: vec4f;
-      if (VEC4_A) {
-        val = load_a4(p * m + row, p < k && row < m);
-      } else {
-        val = vec4f(load_a(row, p), load_a(row + 1u, p), load_a(row + 2u, p), load_a(row + 3u, p));
-      }
-      tile_a[kk * quads_m + iq] = val;
-    } else {
-      // Stored (m, k): 4 consecutive depths of one row are contiguous.
-      let i = v / quads_k;
-      let kq = v % quads_k;
-      let row = m0 + i;
-      let p = k0 + kq * QUAD;
-      var val: vec4f;
-      if (VEC4_A) {
-        val = load_a4(row * k + p, row < m && p < k);
-      } else {
-        val = vec4f(load_a(row, p), load_a(row, p + 1u), load_a(row, p + 2u), load_a(row, p + 3u));
-      }
-      let base = kq * QUAD * quads_m + i / QUAD;
-      let lane = i % QUAD;
-      tile_a[base][lane] = val.x;
-      tile_a[base + quads_m][lane] = val.y;
-      tile_a[base + 2u * quads_m][lane] = val.z;
-      tile_a[base + 3u * quads_m][lane] = val.w;
-    }
-  }
-}
-
-// Copies op(B)[k0 .. k0 + TILE_K, n0 .. n0 + TILE_N] into tile_b, k-major.
-fn fill_tile_b(k0: u32, n0: u32, lid: u32, threads: u32) {
-  let n = params.n;
-  let k = params.k;
-  let quads_n = TILE_N / QUAD;
-  let quads_k = TILE_K / QUAD;
-  for (var v = lid; v < quads_n * TILE_K; v += threads) {
-    if (TRANS_B) {
-      // Stored (n, k): 4 consecutive depths of one column are contiguous.
-      let j = v / quads_k;
-      let kq = v % quads_k;
-      let col = n0 + j;
-      let p = k0 + kq * QUAD;
-      var val: vec4f;
-      if (VEC4_B) {
-        val = load_b4(col * k + p, col < n && p < k);
-      } else {
-        val = vec4f(load_b(p, col), load_b(p + 1u, col), load_b(p + 2u, col), load_b(p + 3u, col));
-      }
-      let base = kq * QUAD * quads_n + j / QUAD;
-      let lane = j % QUAD;
-      tile_b[base][lane] = val.x;
-      tile_b[base + quads_n][lane] = val.y;
-      tile_b[base + 2u * quads_n][lane] = val.z;
-      tile_b[base + 3u * quads_n][lane] = val.w;
-    } else {
-      // Stored (k, n): 4 consecutive columns at one depth are contiguous.
-      let kk = v / quads_n;
-      let jq = v % quads_n;
-      let col = n0 + jq * QUAD;
-      let p = k0 + kk;
-      var val: vec4f;
-      if (VEC4_B) {
-        val = load_b4(p * n + col, p < k && col < n);
-      } else {
-        val = vec4f(load_b(p, col), load_b(p, col + 1u), load_b(p, col + 2u), load_b(p, col + 3u));
-      }
-      tile_b[kk * quads_n + jq] = val;
-    }
-  }
-}
 
 // acc += a ⊗ (b0, b1) for four rows a.xyzw: acc[2r] holds row r, columns
 // 0..3 of the block; acc[2r + 1] columns 4..7 (only when BLOCK_N == 8).

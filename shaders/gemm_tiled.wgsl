@@ -66,139 +66,18 @@ override WORKGROUP_X: u32 = 8;
 override WORKGROUP_Y: u32 = 8;
 override TILE_K: u32 = 16;
 
-// Loads and the tile layout work in groups of 4 floats.
-const BLOCK: u32 = 4u;
 // Derived, not meant to be set: outputs per invocation along m and n, and the
 // C tile a workgroup owns.
 override PER_THREAD: u32 = select(8u, 16u, WIDE);
 override TILE_M: u32 = WORKGROUP_Y * PER_THREAD;
 override TILE_N: u32 = WORKGROUP_X * PER_THREAD;
 
-var<workgroup> tile_a: array<vec4f, TILE_K * TILE_M / BLOCK>;
-var<workgroup> tile_b: array<vec4f, TILE_K * TILE_N / BLOCK>;
+var<workgroup> tile_a: array<vec4f, TILE_K * TILE_M / QUAD>;
+var<workgroup> tile_b: array<vec4f, TILE_K * TILE_N / QUAD>;
 
-fn load_a(row: u32, p: u32) -> f32 {
-  let m = params.m;
-  let k = params.k;
-  if (row >= m || p >= k) {
-    return 0.0;
-  }
-  if (TRANS_A) {
-    return a[p * m + row];
-  }
-  return a[row * k + p];
-}
+// fill_tile_a and fill_tile_b, which copy op(A) and op(B) into these tiles,
+// are in shaders/common/gemm_tile_fill.wgsl (included before this file).
 
-fn load_b(p: u32, col: u32) -> f32 {
-  let n = params.n;
-  let k = params.k;
-  if (p >= k || col >= n) {
-    return 0.0;
-  }
-  if (TRANS_B) {
-    return b[col * k + p];
-  }
-  return b[p * n + col];
-}
-
-// Four contiguous floats of A starting at flat index i, when in bounds.
-fn load_a4(i: u32, ok: bool) -> vec4f {
-  if (!ok) {
-    return vec4f(0.0);
-  }
-  return vec4f(a[i], a[i + 1u], a[i + 2u], a[i + 3u]);
-}
-
-fn load_b4(i: u32, ok: bool) -> vec4f {
-  if (!ok) {
-    return vec4f(0.0);
-  }
-  return vec4f(b[i], b[i + 1u], b[i + 2u], b[i + 3u]);
-}
-
-// Copies op(A)[m0 .. m0 + TILE_M, k0 .. k0 + TILE_K] into tile_a.
-fn fill_tile_a(m0: u32, k0: u32, lid: u32, threads: u32) {
-  let m = params.m;
-  let k = params.k;
-  let quads_m = TILE_M / BLOCK;
-  let quads_k = TILE_K / BLOCK;
-  for (var v = lid; v < quads_m * TILE_K; v += threads) {
-    if (TRANS_A) {
-      // Stored (k, m): 4 consecutive rows at one depth are contiguous.
-      let kk = v / quads_m;
-      let iq = v % quads_m;
-      let row = m0 + iq * BLOCK;
-      let p = k0 + kk;
-      var val: vec4f;
-      if (VEC4_A) {
-        val = load_a4(p * m + row, p < k && row < m);
-      } else {
-        val = vec4f(load_a(row, p), load_a(row + 1u, p), load_a(row + 2u, p), load_a(row + 3u, p));
-      }
-      tile_a[kk * quads_m + iq] = val;
-    } else {
-      // Stored (m, k): 4 consecutive depths of one row are contiguous.
-      let i = v / quads_k;
-      let kq = v % quads_k;
-      let row = m0 + i;
-      let p = k0 + kq * BLOCK;
-      var val: vec4f;
-      if (VEC4_A) {
-        val = load_a4(row * k + p, row < m && p < k);
-      } else {
-        val = vec4f(load_a(row, p), load_a(row, p + 1u), load_a(row, p + 2u), load_a(row, p + 3u));
-      }
-      let base = kq * BLOCK * quads_m + i / BLOCK;
-      let lane = i % BLOCK;
-      tile_a[base][lane] = val.x;
-      tile_a[base + quads_m][lane] = val.y;
-      tile_a[base + 2u * quads_m][lane] = val.z;
-      tile_a[base + 3u * quads_m][lane] = val.w;
-    }
-  }
-}
-
-// Copies op(B)[k0 .. k0 + TILE_K, n0 .. n0 + TILE_N] into tile_b.
-fn fill_tile_b(k0: u32, n0: u32, lid: u32, threads: u32) {
-  let n = params.n;
-  let k = params.k;
-  let quads_n = TILE_N / BLOCK;
-  let quads_k = TILE_K / BLOCK;
-  for (var v = lid; v < quads_n * TILE_K; v += threads) {
-    if (TRANS_B) {
-      // Stored (n, k): 4 consecutive depths of one column are contiguous.
-      let j = v / quads_k;
-      let kq = v % quads_k;
-      let col = n0 + j;
-      let p = k0 + kq * BLOCK;
-      var val: vec4f;
-      if (VEC4_B) {
-        val = load_b4(col * k + p, col < n && p < k);
-      } else {
-        val = vec4f(load_b(p, col), load_b(p + 1u, col), load_b(p + 2u, col), load_b(p + 3u, col));
-      }
-      let base = kq * BLOCK * quads_n + j / BLOCK;
-      let lane = j % BLOCK;
-      tile_b[base][lane] = val.x;
-      tile_b[base + quads_n][lane] = val.y;
-      tile_b[base + 2u * quads_n][lane] = val.z;
-      tile_b[base + 3u * quads_n][lane] = val.w;
-    } else {
-      // Stored (k, n): 4 consecutive columns at one depth are contiguous.
-      let kk = v / quads_n;
-      let jq = v % quads_n;
-      let col = n0 + jq * BLOCK;
-      let p = k0 + kk;
-      var val: vec4f;
-      if (VEC4_B) {
-        val = load_b4(p * n + col, p < k && col < n);
-      } else {
-        val = vec4f(load_b(p, col), load_b(p, col + 1u), load_b(p, col + 2u), load_b(p, col + 3u));
-      }
-      tile_b[kk * quads_n + jq] = val;
-    }
-  }
-}
 
 // Writes 4 adjacent outputs of one row, with the bias and activation epilogue.
 fn store_quad(row: u32, col0: u32, value: vec4f, bias4: vec4f) {
@@ -218,7 +97,7 @@ fn store_quad(row: u32, col0: u32, value: vec4f, bias4: vec4f) {
     }
     return;
   }
-  for (var q = 0u; q < BLOCK; q++) {
+  for (var q = 0u; q < QUAD; q++) {
     if (col0 + q < n) {
       c[base + q] = v[q];
     }
@@ -237,7 +116,7 @@ fn load_bias4(col0: u32) -> vec4f {
     return vec4f(0.0);
   }
   var b4 = vec4f(0.0);
-  for (var q = 0u; q < BLOCK; q++) {
+  for (var q = 0u; q < QUAD; q++) {
     if (col0 + q < n) {
       b4[q] = bias[col0 + q];
     }
@@ -270,23 +149,23 @@ fn rank1_8x8(acc: ptr<function, array<vec4f, 16>>, a_lo: vec4f, a_hi: vec4f, b_l
 // Writes one 8 x 8 block whose top-left output is (row0, col0).
 fn store_8x8(acc: ptr<function, array<vec4f, 16>>, row0: u32, col0: u32) {
   let bias_lo = load_bias4(col0);
-  let bias_hi = load_bias4(col0 + BLOCK);
+  let bias_hi = load_bias4(col0 + QUAD);
   store_quad(row0, col0, (*acc)[0], bias_lo);
-  store_quad(row0, col0 + BLOCK, (*acc)[1], bias_hi);
+  store_quad(row0, col0 + QUAD, (*acc)[1], bias_hi);
   store_quad(row0 + 1u, col0, (*acc)[2], bias_lo);
-  store_quad(row0 + 1u, col0 + BLOCK, (*acc)[3], bias_hi);
+  store_quad(row0 + 1u, col0 + QUAD, (*acc)[3], bias_hi);
   store_quad(row0 + 2u, col0, (*acc)[4], bias_lo);
-  store_quad(row0 + 2u, col0 + BLOCK, (*acc)[5], bias_hi);
+  store_quad(row0 + 2u, col0 + QUAD, (*acc)[5], bias_hi);
   store_quad(row0 + 3u, col0, (*acc)[6], bias_lo);
-  store_quad(row0 + 3u, col0 + BLOCK, (*acc)[7], bias_hi);
+  store_quad(row0 + 3u, col0 + QUAD, (*acc)[7], bias_hi);
   store_quad(row0 + 4u, col0, (*acc)[8], bias_lo);
-  store_quad(row0 + 4u, col0 + BLOCK, (*acc)[9], bias_hi);
+  store_quad(row0 + 4u, col0 + QUAD, (*acc)[9], bias_hi);
   store_quad(row0 + 5u, col0, (*acc)[10], bias_lo);
-  store_quad(row0 + 5u, col0 + BLOCK, (*acc)[11], bias_hi);
+  store_quad(row0 + 5u, col0 + QUAD, (*acc)[11], bias_hi);
   store_quad(row0 + 6u, col0, (*acc)[12], bias_lo);
-  store_quad(row0 + 6u, col0 + BLOCK, (*acc)[13], bias_hi);
+  store_quad(row0 + 6u, col0 + QUAD, (*acc)[13], bias_hi);
   store_quad(row0 + 7u, col0, (*acc)[14], bias_lo);
-  store_quad(row0 + 7u, col0 + BLOCK, (*acc)[15], bias_hi);
+  store_quad(row0 + 7u, col0 + QUAD, (*acc)[15], bias_hi);
 }
 
 @compute @workgroup_size(WORKGROUP_X, WORKGROUP_Y)
@@ -298,11 +177,11 @@ fn main(
   let threads = WORKGROUP_X * WORKGROUP_Y;
   let m0 = wid.y * TILE_M;
   let n0 = wid.x * TILE_N;
-  let quads_m = TILE_M / BLOCK;
-  let quads_n = TILE_N / BLOCK;
+  let quads_m = TILE_M / QUAD;
+  let quads_n = TILE_N / QUAD;
   // This invocation's first quad of rows (in tile_a) and of columns (tile_b).
-  let qa = lid.y * (PER_THREAD / BLOCK);
-  let qb = lid.x * (PER_THREAD / BLOCK);
+  let qa = lid.y * (PER_THREAD / QUAD);
+  let qb = lid.x * (PER_THREAD / QUAD);
 
   // acc_RC: the 8 x 8 block at block-row R, block-column C of this
   // invocation's outputs (only acc_00 unless WIDE).

@@ -4,6 +4,7 @@ import sgSource from '../../shaders/gemm_sg.wgsl?raw';
 import blockedSource from '../../shaders/gemm_blocked.wgsl?raw';
 import sgWideSource from '../../shaders/gemm_sg_wide.wgsl?raw';
 import enableSubgroups from '../../shaders/common/enable_subgroups.wgsl?raw';
+import tileFill from '../../shaders/common/gemm_tile_fill.wgsl?raw';
 import subgroupCore from '../../shaders/common/subgroup_gemm.wgsl?raw';
 import outF32 from '../../shaders/common/out_f32.wgsl?raw';
 import outVec4 from '../../shaders/common/out_vec4.wgsl?raw';
@@ -102,7 +103,7 @@ export function gemmTiledSpecFor(opts: GemmTiledOptions = {}): KernelSpec {
   return {
     name: 'gemm_tiled',
     source: tiledSource,
-    includes: [activationCore],
+    includes: [activationCore, tileFill],
     bindings: BINDINGS,
     params: PARAMS,
     constants: {
@@ -551,7 +552,7 @@ export function gemmBlockedSpecFor(
   return {
     name: 'gemm_blocked',
     source: blockedSource,
-    includes: [activationCore],
+    includes: [activationCore, tileFill],
     bindings: BINDINGS,
     params: PARAMS,
     constants: {
