@@ -102,7 +102,7 @@ function profileTable(p: StepProfile, top = 8): string[] {
 
 function tuningTable(results: TuningResult[]): string[] {
   const out = [
-    '| workload | tuning time | GEMM problems (changed) | untuned ms/step | tuned ms/step | tuned vs untuned | max abs err | variants chosen |',
+    '| workload | tuning time | kernel problems (changed, deferred) | untuned ms/step | tuned ms/step | tuned vs untuned | max abs err | variants chosen |',
     '|---|--:|--:|--:|--:|--:|---|---|',
   ];
   for (const r of results) {
@@ -110,7 +110,7 @@ function tuningTable(results: TuningResult[]): string[] {
     const err = r.error ? `**error**: ${r.error.split('\n')[0].slice(0, 120)}` : r.validation ? errorCell({ validation: r.validation } as BenchRow) : '–';
     out.push(
       `| ${r.mode === 'train' ? 'training' : 'inference'}, paper CNN, batch ${r.batch} | ${num(r.tuningMs / 1000)} s | ` +
-        `${r.problems} (${r.changed}) | ${num(r.untunedMs)} | ${num(r.tunedMs)} | ${ratio(r.speedup)} | ${err} | ${variants} |`,
+        `${r.problems} (${r.changed}, ${r.deferred ?? 0}) | ${num(r.untunedMs)} | ${num(r.tunedMs)} | ${ratio(r.speedup)} | ${err} | ${variants} |`,
     );
   }
   return out;

@@ -22,6 +22,8 @@ export interface TuningResult {
   /** Problems tuned, and how many of them chose another kernel than 'off' runs. */
   problems: number;
   changed: number;
+  /** Problems left at their default because the tuner's total budget was spent. */
+  deferred: number;
   decisions: { problem: string; variant: string; timings: Record<string, number> }[];
   untunedMs?: number;
   tunedMs?: number;
@@ -51,7 +53,7 @@ export async function benchTuning(ctx: BenchContext): Promise<{ results: TuningR
       ? { batch, mode, data: s.data, adam: ADAM_DEFAULTS, seed: 1 }
       : { batch, mode };
     const tuner = new Tuner(device, { cache: memoryTuneCache() });
-    const result: TuningResult = { mode, batch, tuningMs: 0, problems: 0, changed: 0, decisions: [] };
+    const result: TuningResult = { mode, batch, tuningMs: 0, problems: 0, changed: 0, deferred: 0, decisions: [] };
     let untuned: StepPlan | undefined;
     let tuned: StepPlan | undefined;
     try {
@@ -62,7 +64,8 @@ export async function benchTuning(ctx: BenchContext): Promise<{ results: TuningR
       result.decisions = tuner.decisions.map((d) => ({ problem: d.problem, variant: d.variant, timings: d.timings }));
       // The first candidate timed is the one 'off' runs (gemmCandidates puts
       // it first; object keys keep insertion order).
-      result.changed = tuner.decisions.filter((d) => d.variant !== Object.keys(d.timings)[0]).length;
+      result.changed = tuner.decisions.filter((d) => d.source === 'measured' && d.variant !== Object.keys(d.timings)[0]).length;
+      result.deferred = tuner.decisions.filter((d) => d.source === 'deferred').length;
       if (train) {
         if (!ctx.quick || batch === 32) result.validation = await validateTrainStep(ctx, s, tuned, batch);
       } else {

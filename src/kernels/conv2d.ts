@@ -275,6 +275,18 @@ export function conv2dProblem(kernel: string, shape: Conv2dShape): string {
   );
 }
 
+/**
+ * Candidates in the order the tuner tries them: the default core (what
+ * 'off' runs) first, then the blocked variants, then the other core. Where
+ * there are two cores (the CPU adapters), the other one's 16 x 16 blocks
+ * take seconds to compile, so the tuner's budget goes to the small kernels
+ * first; on a GPU every candidate fits the budget anyway.
+ */
+function defaultFirst(cores: TuneCandidate[], blocked: TuneCandidate[]): TuneCandidate[] {
+  const [first, ...others] = cores;
+  return [first, ...blocked, ...others];
+}
+
 /** The cores a device can run, its default first. */
 function coresOf(device: GPUDevice): GemmCore[] {
   return subgroupLanes(device) !== null ? ['subgroup', 'tiled'] : ['tiled'];
@@ -442,13 +454,15 @@ export async function prepareConv2dForward(
   requireFits(label, 'b', buffers.b, s.outC);
   const activation = activationCode(label, shapeActivation(shape));
   const on = (impl: ConvImpl) => forwardOn(device, buffers, s, activation, label, impl);
-  return tunedOrPinned(device, label, () => conv2dProblem('conv2d_forward', shape), options, on, { core: defaultGemmCore(device) }, () => [
-    ...coresOf(device).map((core) => ({ variant: core === 'subgroup' ? 'conv2d_forward_sg' : 'conv2d_forward', prepare: () => on({ core }) })),
-    ...CONV2D_PIXEL_MENU.filter((v) => conv2dBlockedFits(device, v) === null).map((v) => ({
-      variant: conv2dBlockedName('conv2d_forward', v),
-      prepare: () => on({ blocked: v }),
-    })),
-  ]);
+  return tunedOrPinned(device, label, () => conv2dProblem('conv2d_forward', shape), options, on, { core: defaultGemmCore(device) }, () =>
+    defaultFirst(
+      coresOf(device).map((core) => ({ variant: core === 'subgroup' ? 'conv2d_forward_sg' : 'conv2d_forward', prepare: () => on({ core }) })),
+      CONV2D_PIXEL_MENU.filter((v) => conv2dBlockedFits(device, v) === null).map((v) => ({
+        variant: conv2dBlockedName('conv2d_forward', v),
+        prepare: () => on({ blocked: v }),
+      })),
+    ),
+  );
 }
 
 async function forwardOn(
@@ -605,13 +619,13 @@ export async function prepareConv2dBackwardInput(
     backwardInputGemm(device, buffers, shape, label, (b) => prepareGemm(device, b, dcol, `${label} dcol`, { core }));
   const pinned = (impl: ConvImpl) => ('core' in impl && method === 'gemm' ? viaGemm(impl.core) : implicit(impl));
   const candidates = (): TuneCandidate[] => {
-    const implicitOnes: TuneCandidate[] = [
-      { variant: 'conv2d_backward_input', prepare: () => implicit({ core: 'tiled' }) },
-      ...CONV2D_PIXEL_MENU.filter((v) => conv2dBlockedFits(device, v) === null).map((v) => ({
+    const implicitOnes: TuneCandidate[] = defaultFirst(
+      [{ variant: 'conv2d_backward_input', prepare: () => implicit({ core: 'tiled' }) }],
+      CONV2D_PIXEL_MENU.filter((v) => conv2dBlockedFits(device, v) === null).map((v) => ({
         variant: conv2dBlockedName('conv2d_backward_input', v),
         prepare: () => implicit({ blocked: v }),
       })),
-    ];
+    );
     // The dcol GEMM's whole menu, each with its col2im: the default method
     // decides whether the workspace is allowed at all.
     const gemmOnes: TuneCandidate[] =
@@ -621,7 +635,10 @@ export async function prepareConv2dBackwardInput(
             prepare: () => backwardInputGemm(device, buffers, shape, label, e.prepare),
           }))
         : [];
-    return method === 'gemm' ? [...gemmOnes, ...implicitOnes] : [...implicitOnes, ...gemmOnes];
+    // The tiled implicit kernel (a 16 x 16 core, seconds to compile on a CPU adapter) goes last.
+    if (method === 'implicit') return [...implicitOnes, ...gemmOnes];
+    const [tiledImplicit, ...blockedImplicit] = implicitOnes;
+    return [...gemmOnes, ...blockedImplicit, tiledImplicit];
   };
   return tunedOrPinned(
     device,
@@ -937,16 +954,18 @@ export async function prepareConv2dBackwardFilter(
   requireFits(label, 'dy', buffers.dy, s.ySize);
   const on = (impl: ConvImpl) => backwardFilterOn(device, buffers, s, label, impl);
   const byDefault = defaultBackwardFilterCore(device, shape);
-  return tunedOrPinned(device, label, () => conv2dProblem('conv2d_backward_filter', shape), options, on, { core: byDefault }, () => [
-    ...[byDefault, ...coresOf(device).filter((c) => c !== byDefault)].map((core) => ({
-      variant: core === 'subgroup' ? 'conv2d_backward_filter_sg' : 'conv2d_backward_filter',
-      prepare: () => on({ core }),
-    })),
-    ...CONV2D_FILTER_MENU.filter((v) => conv2dBlockedFits(device, v) === null).map((v) => ({
-      variant: conv2dBlockedName('conv2d_backward_filter', v),
-      prepare: () => on({ blocked: v }),
-    })),
-  ]);
+  return tunedOrPinned(device, label, () => conv2dProblem('conv2d_backward_filter', shape), options, on, { core: byDefault }, () =>
+    defaultFirst(
+      [byDefault, ...coresOf(device).filter((c) => c !== byDefault)].map((core) => ({
+        variant: core === 'subgroup' ? 'conv2d_backward_filter_sg' : 'conv2d_backward_filter',
+        prepare: () => on({ core }),
+      })),
+      CONV2D_FILTER_MENU.filter((v) => conv2dBlockedFits(device, v) === null).map((v) => ({
+        variant: conv2dBlockedName('conv2d_backward_filter', v),
+        prepare: () => on({ blocked: v }),
+      })),
+    ),
+  );
 }
 
 async function backwardFilterOn(

@@ -330,18 +330,20 @@ export interface GemmMenuEntry {
 
 /**
  * The variants of one GEMM shape on this device, the shape-based default
- * first (what tune: 'off' runs): the default core, the other core where the
- * device has it, then every gemm_blocked variant of GEMM_BLOCKED_MENU that
- * fits the device's limits (gemmBlockedFits). Kernels that run a GEMM on
+ * first (what tune: 'off' runs): the default core, every gemm_blocked
+ * variant of GEMM_BLOCKED_MENU and gemm_sg_wide variant of GEMM_SG_WIDE_MENU
+ * that fits the device, then the other core where the device has it. Kernels that run a GEMM on
  * buffers of their own (conv2d's backward input) bind it themselves.
  */
 export function gemmMenu(device: GPUDevice, shape: GemmShape, label?: string): GemmMenuEntry[] {
   const cores: GemmCore[] = subgroupLanes(device) !== null ? ['subgroup', 'tiled'] : ['tiled'];
-  const out: GemmMenuEntry[] = cores.map((core) =>
-    core === 'subgroup'
-      ? { variant: 'gemm_sg', prepare: (b) => prepareGemmSubgroup(device, b, shape, label) }
-      : { variant: 'gemm_tiled', prepare: (b) => prepareGemmTiled(device, b, shape, label) },
+  const [first, ...others] = cores.map(
+    (core): GemmMenuEntry =>
+      core === 'subgroup'
+        ? { variant: 'gemm_sg', prepare: (b) => prepareGemmSubgroup(device, b, shape, label) }
+        : { variant: 'gemm_tiled', prepare: (b) => prepareGemmTiled(device, b, shape, label) },
   );
+  const out: GemmMenuEntry[] = [first];
   for (const v of GEMM_BLOCKED_MENU) {
     if (gemmBlockedFits(device, v, shape) !== null) continue;
     out.push({ variant: gemmBlockedName(v), prepare: (b) => prepareGemmBlocked(device, b, shape, label, v) });
@@ -350,7 +352,10 @@ export function gemmMenu(device: GPUDevice, shape: GemmShape, label?: string): G
     if (gemmSgWideFits(device, v, shape) !== null) continue;
     out.push({ variant: gemmSgWideName(v), prepare: (b) => prepareGemmSgWide(device, b, shape, label, v) });
   }
-  return out;
+  // The other core last: where there are two (the CPU adapters) its 16 x 16
+  // blocks take seconds to compile, and the tuner's budget is better spent on
+  // the small kernels first.
+  return [...out, ...others];
 }
 
 /**

@@ -57,6 +57,35 @@ function fakeTimer(ms: Record<string, number | number[]>, calls: string[]): Disp
   };
 }
 
+describe('Tuner budgets', () => {
+  it('stops timing once the total budget is spent: later problems run their default, uncached, and a later tuner tunes them', async () => {
+    const log: string[] = [];
+    const calls: string[] = [];
+    const cache = memoryTuneCache();
+    // Every run 1 ms, 'b' 0.5: a problem costs 4 ms per candidate (warm-up and three runs).
+    const timer = fakeTimer({ a: 1, b: 0.5 }, calls);
+    const tuner = new Tuner(fakeDevice(), { cache, timer, now: () => 0, budgetMs: 100, totalBudgetMs: 7 });
+    const first = await tuner.choose('p1', fakeCandidates(['a', 'b'], log), 'auto');
+    expect(first.variant).toBe('b');
+    expect(tuner.spentMs).toBe(6);
+    // 1 ms left: the second problem gets the default and its first candidate only.
+    const second = await tuner.choose('p2', fakeCandidates(['a', 'b'], log), 'auto');
+    expect(second.variant).toBe('a');
+    // Now nothing is left: deferred, nothing timed, nothing cached.
+    const before = calls.length;
+    const third = await tuner.choose('p3', fakeCandidates(['a', 'b'], log), 'auto');
+    expect(third.variant).toBe('a');
+    expect(calls.length).toBe(before);
+    expect(tuner.decisions.map((d) => d.source)).toEqual(['measured', 'measured', 'deferred']);
+    expect(await cache.get(tuner.key('p3'))).toBeUndefined();
+    // A later tuner on the same cache: the cached ones hit, the deferred one is tuned.
+    const later = new Tuner(fakeDevice(), { cache, timer, now: () => 0, budgetMs: 100, totalBudgetMs: 7 });
+    expect((await later.choose('p1', fakeCandidates(['a', 'b'], log), 'auto')).variant).toBe('b');
+    expect((await later.choose('p3', fakeCandidates(['a', 'b'], log), 'auto')).variant).toBe('b');
+    expect(later.decisions.map((d) => d.source)).toEqual(['cache', 'measured']);
+  });
+});
+
 describe('Tuner', () => {
   it('keeps the fastest candidate by the median of its runs, and caches it', async () => {
     const log: string[] = [];
