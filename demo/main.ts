@@ -520,17 +520,17 @@ async function loadData(): Promise<void> {
  * Kernel tuning on the user's own GPU: the first time a model shape is
  * trained on an adapter, the engine times its kernel variants and keeps the
  * fastest (in localStorage, per adapter and shape), so later runs start at
- * once. One tuner per device; the progress line says what it is timing.
+ * once. A tuner per trainer, so each gets the tuner's whole time budget and
+ * the status line speaks of that trainer; the progress line says what it is
+ * timing.
  */
 let tuner: Tuner | null = null;
-function tunerFor(device: GPUDevice): Tuner {
-  if (tuner?.device !== device) {
-    tuner = new Tuner(device, {
-      onProgress: ({ index, count, variant }) => {
-        ui.tuneStatus.textContent = `Tuning kernels for your GPU: timing ${variant} (${index + 1} of ${count})…`;
-      },
-    });
-  }
+function newTuner(device: GPUDevice): Tuner {
+  tuner = new Tuner(device, {
+    onProgress: ({ index, count, variant }) => {
+      ui.tuneStatus.textContent = `Tuning kernels for your GPU: timing ${variant} (${index + 1} of ${count})…`;
+    },
+  });
   return tuner;
 }
 
@@ -538,10 +538,12 @@ function tunerFor(device: GPUDevice): Tuner {
 function showTuning(): void {
   if (!tuner || tuner.decisions.length === 0) return;
   const timed = tuner.decisions.filter((d) => d.source === 'measured').length;
+  const deferred = tuner.decisions.filter((d) => d.source === 'deferred').length;
+  const later = deferred > 0 ? ` ${deferred} more on the next run.` : '';
   ui.tuneStatus.textContent =
     timed > 0
-      ? `Kernels tuned for your GPU: ${timed} of ${tuner.decisions.length} problems timed in ${(tuner.tuningMs / 1000).toFixed(1)} s, kept for next time.`
-      : `Kernels for your GPU: ${tuner.decisions.length} choices from the last visit's tuning.`;
+      ? `Kernels tuned for your GPU: ${timed} of ${tuner.decisions.length} problems timed in ${(tuner.tuningMs / 1000).toFixed(1)} s, kept for next time.${later}`
+      : `Kernels for your GPU: ${tuner.decisions.length} choices from the last visit's tuning.${later}`;
 }
 
 function trainConfig(s: DemoSettings, spec: ModelSpec): TrainConfig {
@@ -551,7 +553,7 @@ function trainConfig(s: DemoSettings, spec: ModelSpec): TrainConfig {
     batchSize: s.batchSize,
     seed: s.seed,
     learningRate: s.learningRate,
-    ...(device && { tune: 'auto' as const, tuner: tunerFor(device) }),
+    ...(device && { tune: 'auto' as const, tuner: newTuner(device) }),
   };
 }
 
