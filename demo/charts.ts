@@ -138,15 +138,32 @@ export class CurveChart {
 
 const RUN_COLOURS = ['#2563eb', '#ea580c', '#16a34a', '#9333ea', '#db2777', '#0891b2', '#ca8a04', '#4b5565'];
 
+/** What a RunsChart plots: its title, y range and value format. */
+export interface RunsMetric {
+  title: string;
+  /** Fixed y range; omitted: fitted to the data (from 0). */
+  range?: [number, number];
+  format: (v: number) => string;
+}
+
+/** Validation accuracy as a RunsChart shows it (the default). */
+export const VAL_ACCURACY: RunsMetric = { title: 'Validation accuracy by run', range: [0, 1], format: (v) => `${(100 * v).toFixed(2)}%` };
+/** Validation loss as a RunsChart shows it. */
+export const VAL_LOSS: RunsMetric = { title: 'Validation loss by run', format: (v) => v.toFixed(4) };
+
 /**
- * Validation accuracy per epoch of every finished run, one line each, so
- * that runs with different settings can be compared; each can be hidden.
+ * One metric per epoch of every finished run (validation accuracy or loss),
+ * one line each, so that runs with different settings can be compared; each
+ * can be hidden.
  */
 export class RunsChart {
   private runs: { label: string; epochs: number[]; values: number[]; show: boolean }[] = [];
   private plot: uPlot | null = null;
 
-  constructor(private readonly el: HTMLElement) {
+  constructor(
+    private readonly el: HTMLElement,
+    private readonly metric: RunsMetric = VAL_ACCURACY,
+  ) {
     new ResizeObserver(() => {
       const width = Math.max(200, this.el.clientWidth);
       if (this.plot && Math.abs(width - this.plot.width) > 1) this.plot.setSize({ width, height: 220 });
@@ -173,13 +190,16 @@ export class RunsChart {
     const data = uPlot.join(this.runs.map((r) => [r.epochs, r.values] as [number[], number[]]));
     this.plot = new uPlot(
       {
-        title: 'Validation accuracy by run',
+        title: this.metric.title,
         width: Math.max(200, this.el.clientWidth),
         height: 220,
-        scales: { x: { time: false }, y: { range: [0, 1] } },
+        scales: { x: { time: false }, y: this.metric.range ? { range: this.metric.range } : { range: (_u, _min, max) => [0, max > 0 ? max * 1.05 : 1] } },
         axes: [
           { label: 'epoch', size: 40, values: (_u, ticks) => ticks.map((t) => (Number.isInteger(t) ? String(t) : '')) },
-          { size: 56, values: (_u, ticks) => ticks.map((t) => `${Math.round(t * 100)}%`) },
+          {
+            size: 56,
+            values: (_u, ticks) => ticks.map((t) => (this.metric.range ? `${Math.round(t * 100)}%` : t.toPrecision(2))),
+          },
         ],
         series: [
           { label: 'epoch' },
@@ -190,7 +210,7 @@ export class RunsChart {
             width: 2,
             spanGaps: true,
             points: { show: true, size: 6 },
-            value: (_u: uPlot, v: number | null) => (v === null || v === undefined ? '–' : `${(100 * v).toFixed(2)}%`),
+            value: (_u: uPlot, v: number | null) => (v === null || v === undefined ? '–' : this.metric.format(v)),
           })),
         ],
         legend: { live: false },

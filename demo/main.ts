@@ -20,7 +20,7 @@ import { buildModel, type ModelSpec } from '../src/model/model';
 import { decodeSafetensors } from '../src/model/safetensors';
 import { Trainer, type EpochResult, type EvalResult, type Snapshot, type StepProgress, type TrainConfig } from '../src/model/trainer';
 import { Tuner } from '../src/gpu/tune';
-import { CurveChart, RunsChart } from './charts';
+import { CurveChart, RunsChart, VAL_LOSS } from './charts';
 import { forgetModel, keepModel, keptModel } from './keep';
 import { loadMnist } from './mnist-loader';
 import { DrawingPad } from './pad';
@@ -169,6 +169,7 @@ let trainingWhenLost = false;
 let phaseWhenLost: Phase = 'ready';
 
 const runsChart = new RunsChart($('runs-chart'));
+const runsLossChart = new RunsChart($('runs-loss-chart'), VAL_LOSS);
 const runRows = $<HTMLTableElement>('runs-table').tBodies[0];
 let runCount = 0;
 
@@ -186,14 +187,19 @@ function listRun(r: Run): void {
   const images = r.epochs.reduce((a, e) => a + e.imagesPerSecond, 0) / r.epochs.length;
   const model = describeModel(r.spec).replace(/ · .*$/, '');
   const label = `run ${runCount}`;
-  const index = runsChart.add(label, r.epochs.map((e) => e.epoch), r.epochs.map((e) => e.valAccuracy));
+  const epochNumbers = r.epochs.map((e) => e.epoch);
+  const index = runsChart.add(label, epochNumbers, r.epochs.map((e) => e.valAccuracy));
+  runsLossChart.add(label, epochNumbers, r.epochs.map((e) => e.valLoss));
   const tr = document.createElement('tr');
   const showCell = document.createElement('td');
   const box = document.createElement('input');
   box.type = 'checkbox';
   box.checked = true;
-  box.setAttribute('aria-label', `show ${label} on the chart`);
-  box.addEventListener('change', () => runsChart.show(index, box.checked));
+  box.setAttribute('aria-label', `show ${label} on the charts`);
+  box.addEventListener('change', () => {
+    runsChart.show(index, box.checked);
+    runsLossChart.show(index, box.checked);
+  });
   showCell.append(box);
   tr.append(showCell);
   const cells = [

@@ -251,6 +251,7 @@ test(`trains ${TRAIN} images for one epoch: live curves, pause/resume, table, te
   // The finished run is listed for comparison.
   await expect(page.locator('#runs-table tbody tr')).toHaveCount(1);
   await expect(page.locator('#runs-chart')).toHaveAttribute('data-series', '1');
+  await expect(page.locator('#runs-loss-chart')).toHaveAttribute('data-series', '1');
   const seconds = (Date.now() - started) / 1000;
 
   const rows = page.locator('#epoch-table tbody tr');
@@ -440,12 +441,14 @@ test('a GPU device lost mid-training resumes from the end of the last epoch', as
   const rows = page.locator('#epoch-table tbody tr');
   await expect(rows).toHaveCount(2);
   await expect(rows.first()).toHaveText(epoch1!);
-  // Both finished runs stay in the runs table and on its chart; each can be hidden.
+  // Both finished runs stay in the runs table and on its two charts (validation accuracy and loss); each can be hidden on both.
   await expect(page.locator('#runs-table tbody tr')).toHaveCount(2);
   await expect(page.locator('#runs-table tbody tr').nth(1)).toContainText('run 2');
   await expect(page.locator('#runs-chart')).toHaveAttribute('data-series', '2');
+  await expect(page.locator('#runs-loss-chart')).toHaveAttribute('data-series', '2');
   await page.locator('#runs-table tbody tr').first().locator('input[type=checkbox]').uncheck();
   await expect(page.locator('#runs-chart')).toHaveAttribute('data-shown', '1');
+  await expect(page.locator('#runs-loss-chart')).toHaveAttribute('data-shown', '1');
   await expect(rows.nth(1).locator('td').first()).toHaveText('2');
   expect(Number(await page.locator('#loss-chart').getAttribute('data-val-points'))).toBe(2);
   // The new device classifies the drawing too.
