@@ -392,7 +392,8 @@ describe('conv2d blocked menus', () => {
       },
     };
     const cache = memoryTuneCache();
-    const tuner = new Tuner(device, { cache, timer, budgetMs: Infinity, onProgress: (p) => order.push(p.variant) });
+    // No budgets: on a CPU adapter compiling alone would spend the defaults.
+    const tuner = new Tuner(device, { cache, timer, budgetMs: Infinity, totalBudgetMs: Infinity, onProgress: (p) => order.push(p.variant) });
     const x = uploadStorage(device, xs, 'x');
     const w = uploadStorage(device, ws, 'w');
     const b = uploadStorage(device, bs, 'b');

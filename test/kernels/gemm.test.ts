@@ -348,6 +348,7 @@ describe('prepareGemm with tuning', () => {
       cache,
       timer: byOrder,
       budgetMs: Infinity,
+      totalBudgetMs: Infinity,
       onProgress: (p) => order.push(p.variant),
     });
     const rng = new Rng(5);
