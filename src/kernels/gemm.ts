@@ -402,12 +402,7 @@ export function gemmSgWideFits(device: GPUDevice, v: GemmSgWideVariant, shape?: 
   if (lanes > l.maxComputeInvocationsPerWorkgroup || lanes > l.maxComputeWorkgroupSizeX) {
     return `${lanes} invocations exceed the workgroup limits`;
   }
-  if (shape) {
-    const { tileM, tileN } = sgWideTile(v, lanes);
-    const max = l.maxComputeWorkgroupsPerDimension;
-    if (Math.ceil(shape.n / tileN) > max || Math.ceil(shape.m / tileM) > max) return `grid over ${max} workgroups`;
-  }
-  return null;
+  return shape ? cTileGridProblem(device, shape, sgWideTile(v, lanes)) : null;
 }
 
 /** The wide-subgroup kernel's spec for one variant, lane count and layout. */
@@ -450,19 +445,40 @@ export async function prepareGemmSgWide(
   const why = gemmSgWideFits(device, variant);
   if (why) throw new ShapeError(label, 'variant', `${gemmSgWideName(variant)} does not fit this device: ${why}`);
   const lanes = fixedSubgroupSize(device)!;
-  const { tileM, tileN } = sgWideTile(variant, lanes);
-  const x = Math.ceil(shape.n / tileN);
-  const y = Math.ceil(shape.m / tileM);
-  requireGrid(label, device, x, y);
   const spec = gemmSgWideSpecFor(variant, lanes, {
     transA: shape.transA,
     transB: shape.transB,
     vec4C: shape.n % 4 === 0,
     activation: shapeActivation(shape),
   });
+  return prepareOnCTiles(device, buffers, shape, label, params, sgWideTile(variant, lanes), spec);
+}
+
+/** A GEMM kernel whose workgroups each own one tileM x tileN tile of C (x over n, y over m). */
+async function prepareOnCTiles(
+  device: GPUDevice,
+  buffers: GemmBuffers,
+  shape: GemmShape,
+  label: string,
+  params: Record<string, number>,
+  tile: { tileM: number; tileN: number },
+  spec: KernelSpec,
+): Promise<PreparedDispatch> {
+  const [x, y] = cTileGrid(shape, tile);
+  requireGrid(label, device, x, y);
   const kernel = await getKernel(device, spec);
   const resources = { c: buffers.c, a: buffers.a, b: buffers.b, bias: biasOrDummy(device, buffers) };
   return kernel.prepare({ label, resources, params, workgroups: [x, y] });
+}
+
+function cTileGrid(shape: { m: number; n: number }, tile: { tileM: number; tileN: number }): [number, number] {
+  return [Math.ceil(shape.n / tile.tileN), Math.ceil(shape.m / tile.tileM)];
+}
+
+/** Why the C-tile grid of `shape` exceeds the device's workgroup counts, or null. */
+function cTileGridProblem(device: GPUDevice, shape: { m: number; n: number }, tile: { tileM: number; tileN: number }): string | null {
+  const max = device.limits.maxComputeWorkgroupsPerDimension;
+  return cTileGrid(shape, tile).some((g) => g > max) ? `grid over ${max} workgroups` : null;
 }
 
 /** gemmMenu bound to `buffers`: the tuner's candidates for one GEMM. */
@@ -533,11 +549,7 @@ export function gemmBlockedFits(device: GPUDevice, v: GemmBlockedVariant, shape?
   if (bytes > l.maxComputeWorkgroupStorageSize) {
     return `${bytes} bytes of workgroup memory > ${l.maxComputeWorkgroupStorageSize}`;
   }
-  if (shape) {
-    const max = l.maxComputeWorkgroupsPerDimension;
-    if (Math.ceil(shape.n / tileN) > max || Math.ceil(shape.m / tileM) > max) return `grid over ${max} workgroups`;
-  }
-  return null;
+  return shape ? cTileGridProblem(device, shape, { tileM, tileN }) : null;
 }
 
 /** The blocked kernel's spec for one variant and one layout. */
@@ -591,10 +603,6 @@ export async function prepareGemmBlocked(
   const { m, n, k } = shape;
   const why = gemmBlockedFits(device, variant);
   if (why) throw new ShapeError(label, 'variant', `${gemmBlockedName(variant)} does not fit this device: ${why}`);
-  const { tileM, tileN } = blockedTile(variant);
-  const x = Math.ceil(n / tileN);
-  const y = Math.ceil(m / tileM);
-  requireGrid(label, device, x, y);
   const spec = gemmBlockedSpecFor(variant, {
     transA: shape.transA,
     transB: shape.transB,
@@ -603,9 +611,7 @@ export async function prepareGemmBlocked(
     vec4C: n % 4 === 0,
     activation: shapeActivation(shape),
   });
-  const kernel = await getKernel(device, spec);
-  const resources = { c: buffers.c, a: buffers.a, b: buffers.b, bias: biasOrDummy(device, buffers) };
-  return kernel.prepare({ label, resources, params, workgroups: [x, y] });
+  return prepareOnCTiles(device, buffers, shape, label, params, blockedTile(variant), spec);
 }
 
 /** The tiled GEMM, on any adapter. */
